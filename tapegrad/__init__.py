@@ -1,0 +1,203 @@
+"""tapegrad: PyTorch's eager autograd rebuilt on JAX.
+
+``import tapegrad as torch`` gives tensors, grad modes, ``backward`` and ``autograd.grad`` with
+PyTorch's values, flags, printed tensors and errors, while every kernel is a ``jax.jit``
+computation that runs on CPU, GPU or TPU.
+"""
+
+from __future__ import annotations
+
+import jax as _jax
+
+# tapegrad needs real float64 and int64 (torch.float64 tensors, int64 indices), which JAX only
+# provides with x64 enabled. The flag is global: see docs "Differences from PyTorch".
+_jax.config.update("jax_enable_x64", True)
+
+from tapegrad import _methods  # noqa: E402,F401  (attaches Tensor methods)
+from tapegrad import autograd  # noqa: E402
+from tapegrad._creation import (  # noqa: E402
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from tapegrad._device import device  # noqa: E402
+from tapegrad._dtype import (  # noqa: E402
+    bfloat16,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    result_type,
+    set_default_dtype,
+    uint8,
+)
+from tapegrad._dtype import bool_ as bool  # noqa: E402,A001
+from tapegrad._grad_mode import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from tapegrad._methods import clone  # noqa: E402
+from tapegrad._ops.indexing import nonzero  # noqa: E402
+from tapegrad._ops.linalg import bmm, dot, linear, matmul, mm, mv  # noqa: E402
+from tapegrad._ops.pointwise import (  # noqa: E402
+    abs,
+    add,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    ceil,
+    clamp,
+    clip,
+    cos,
+    div,
+    divide,
+    eq,
+    exp,
+    expm1,
+    floor,
+    floor_divide,
+    ge,
+    gelu,
+    greater,
+    greater_equal,
+    gt,
+    isfinite,
+    isnan,
+    le,
+    leaky_relu,
+    less,
+    less_equal,
+    log,
+    log1p,
+    log2,
+    log10,
+    logical_not,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    multiply,
+    ne,
+    neg,
+    negative,
+    not_equal,
+    pow,
+    reciprocal,
+    relu,
+    remainder,
+    round,
+    rsqrt,
+    rsub,
+    sigmoid,
+    sign,
+    silu,
+    sin,
+    softplus,
+    sqrt,
+    square,
+    sub,
+    subtract,
+    tan,
+    tanh,
+    true_divide,
+    trunc,
+    where,
+)
+from tapegrad._ops.reduction import (  # noqa: E402
+    amax,
+    amin,
+    argmax,
+    argmin,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    softmax,
+    std,
+    sum,
+    var,
+)
+from tapegrad._ops.shape import (  # noqa: E402
+    cat,
+    chunk,
+    concat,
+    concatenate,
+    diagonal,
+    flatten,
+    narrow,
+    permute,
+    reshape,
+    select,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    t,
+    transpose,
+    unbind,
+    unflatten,
+    unsqueeze,
+)
+from tapegrad._random import (  # noqa: E402
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    seed,
+    set_rng_state,
+)
+from tapegrad._tensor import Size, Tensor  # noqa: E402
+from tapegrad._tensor_str import get_printoptions, set_printoptions  # noqa: E402
+
+half = float16
+float = float32  # noqa: A001
+double = float64
+short = int16
+int = int32  # noqa: A001
+long = int64
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj: object) -> bool:
+    """Returns True if ``obj`` is a tapegrad tensor."""
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input: Tensor) -> bool:
+    """Returns True if the dtype of ``input`` is a floating point type."""
+    return input.dtype.is_floating_point
+
+
+def numel(input: Tensor) -> int:
+    """Returns the total number of elements in ``input``."""
+    return input.numel()

@@ -1,0 +1,454 @@
+"""The op table and the eager dispatcher.
+
+Every differentiable op is declared once with ``defop``: its name, a jax function, the PyTorch
+name of its backward node, its dtype rule and whether it is linear (a linear op's VJP needs no
+saved values, as PyTorch's ``AddBackward0`` or ``SumBackward0`` save none). ``dispatch`` runs
+the op's ``jax.jit`` kernel (cached per dtype and static arguments; jit caches per shape) and,
+when grad mode is on and an operand requires grad, tapes a node whose backward is the jitted
+``jax.vjp`` of the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from tapegrad import _dtype as dt
+from tapegrad._grad_mode import state as _mode
+from tapegrad._storage import Storage
+from tapegrad._tensor import Tensor, _new
+
+__all__ = ["OPS", "Op", "defop", "dispatch"]
+
+OPS: dict[str, Op] = {}
+_FROM_NP = {d.numpy: d for d in dt.ALL_DTYPES}
+_NO_EDGE = (None, 0)
+_SCALARS = (int, float, bool)
+
+INFERENCE_SAVED = (
+    "Inference tensors cannot be saved for backward. To work around you can make a clone to get "
+    "a normal tensor and use it in autograd."
+)
+
+
+def _rule_promote(keys: tuple) -> dt.dtype:
+    return dt.result_type_from_keys(keys)
+
+
+def _rule_float(keys: tuple) -> dt.dtype:
+    d = dt.result_type_from_keys(keys)
+    return d if d.is_floating_point else dt.get_default_dtype()
+
+
+def _rule_sum(keys: tuple) -> dt.dtype:
+    d = keys[0][0]
+    return d if d.is_floating_point else dt.int64
+
+
+def _rule_same(keys: tuple) -> dt.dtype:
+    return keys[0][0]
+
+
+DTYPE_RULES: dict[str, Callable | None] = {
+    "promote": _rule_promote,  # PyTorch's result_type over all operands
+    "float": _rule_float,  # promote, then integers and bools go to the default float dtype
+    "sum": _rule_sum,  # integers and bools accumulate in int64
+    "same": _rule_same,  # the first operand's dtype
+    "keep": None,  # no casting: the jax function decides
+}
+
+
+class Op:
+    """One entry of the op table."""
+
+    __slots__ = (
+        "cast",
+        "diff_out",
+        "differentiable",
+        "fn",
+        "kernels",
+        "linear",
+        "n_out",
+        "name",
+        "node_cls",
+        "rule",
+        "saves",
+        "view",
+        "vjp_kernels",
+        "vjp_ops",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable,
+        node: str | None,
+        dtypes: str,
+        linear: bool,
+        n_out: int,
+        diff_out: tuple[int, ...] | None,
+        cast: tuple[int, ...] | None,
+        view: bool,
+        saves: str | Callable = "inputs",
+    ) -> None:
+        self.name = name
+        self.fn = fn
+        # Imported here: the autograd package imports this module for its engine.
+        from tapegrad.autograd.graph import node_class
+
+        self.differentiable = node is not None
+        self.node_cls = node_class(node) if node is not None else None
+        self.rule = DTYPE_RULES[dtypes]
+        self.linear = linear
+        self.n_out = n_out
+        self.diff_out = diff_out if diff_out is not None else tuple(range(n_out))
+        self.cast = cast
+        self.view = view
+        self.saves = saves
+        self.kernels: dict = {}
+        self.vjp_kernels: dict = {}
+        self.vjp_ops: dict = {}
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+    # ----- forward ------------------------------------------------------------------------
+    def forward_fn(self, cdt: dt.dtype | None, statics: tuple) -> Callable:
+        """The op's jax function with operands cast to ``cdt`` and statics bound."""
+        fn, kw, cast = self.fn, dict(statics), self.cast
+        if cdt is None:
+            return lambda *args: fn(*args, **kw)
+        jdt = cdt.jax
+
+        def f(*args):
+            args = [
+                lax.convert_element_type(a, jdt) if cast is None or i in cast else a
+                for i, a in enumerate(args)
+            ]
+            return fn(*args, **kw)
+
+        return f
+
+    def kernel(self, cdt: dt.dtype | None, statics: tuple) -> Callable:
+        key = (cdt, statics)
+        k = self.kernels.get(key)
+        if k is None:
+            k = self.kernels[key] = jax.jit(self.forward_fn(cdt, statics))
+        return k
+
+    # ----- backward -----------------------------------------------------------------------
+    def _vjp_fn(self, cdt, statics: tuple, mask: tuple, avals: tuple | None) -> Callable:
+        f = self.forward_fn(cdt, statics)
+        idx = [i for i, m in enumerate(mask) if m]
+        n_out, dout = self.n_out, self.diff_out
+        single = n_out == 1
+
+        def select(out):
+            return out if single else tuple(out[i] for i in dout)
+
+        def pull(prim, gs):
+            def fd(*d):
+                full = list(prim)
+                for i, v in zip(idx, d, strict=True):
+                    full[i] = v
+                return select(f(*full))
+
+            _, vjp = jax.vjp(fd, *[prim[i] for i in idx])
+            return vjp(gs[0] if single else tuple(gs))
+
+        if avals is None:
+            n_prim = len(mask)
+
+            def bwd(*args):
+                return pull(args[:n_prim], args[n_prim:])
+
+        else:
+            # Linear: the VJP does not depend on the primal values, only on shapes and dtypes.
+            def bwd(*gs):
+                prim = [jnp.zeros(a[0], a[1]) if type(a) is tuple else a for a in avals]
+                return pull(prim, gs)
+
+        return bwd
+
+    def vjp_kernel(self, cdt, statics: tuple, mask: tuple, avals: tuple | None) -> Callable:
+        key = (cdt, statics, mask, avals)
+        k = self.vjp_kernels.get(key)
+        if k is None:
+            k = self.vjp_kernels[key] = jax.jit(self._vjp_fn(cdt, statics, mask, avals))
+        return k
+
+    def vjp_op(self, cdt, statics: tuple, mask: tuple, avals: tuple | None) -> Op:
+        """The backward of this op as an op of its own, so ``create_graph`` can tape it."""
+        key = (cdt, statics, mask, avals)
+        vop = self.vjp_ops.get(key)
+        if vop is None:
+            bwd = self._vjp_fn(cdt, statics, mask, avals)
+            n = sum(mask)
+            fn = (lambda *a: bwd(*a)[0]) if n == 1 else bwd
+            vop = Op(
+                f"{self.name}_backward",
+                fn,
+                self.node_cls.__name__ + "Backward",
+                "keep",
+                self.linear,
+                n,
+                None,
+                None,
+                False,
+            )
+            self.vjp_ops[key] = vop
+        return vop
+
+
+def defop(
+    name: str,
+    *,
+    node: str | None = None,
+    dtypes: str = "promote",
+    linear: bool = False,
+    n_out: int = 1,
+    diff_out: tuple[int, ...] | None = None,
+    cast: tuple[int, ...] | None = None,
+    view: bool = False,
+    saves: str | Callable = "inputs",
+) -> Callable[[Callable], Op]:
+    """Declare an op: ``@defop("mul", node="MulBackward0") def _mul(x, y): ...``.
+
+    ``node=None`` makes the op non-differentiable (comparisons, argmax). ``cast`` lists the
+    operand positions cast to the computed dtype (all by default). ``view`` marks ops whose
+    result shares storage with their first operand. ``saves`` names what PyTorch's node saves
+    for backward, which decides what an in-place write invalidates: ``"inputs"``, ``"output"``,
+    or a function of the needs-grad mask returning operand positions. (tapegrad itself keeps an
+    immutable snapshot of the operands and recomputes; ``saves`` only drives the version checks.)
+    """
+
+    def register(fn: Callable) -> Op:
+        if name in OPS:
+            raise ValueError(f"op {name!r} is already registered")
+        op = Op(name, fn, node, dtypes, linear, n_out, diff_out, cast, view, saves)
+        OPS[name] = op
+        return op
+
+    return register
+
+
+# ----- dispatch ---------------------------------------------------------------------------
+def _keys(operands: tuple, arrays: list) -> tuple:
+    return tuple(
+        (_FROM_NP[a.dtype], a.ndim == 0) if isinstance(o, Tensor) else type(o)
+        for o, a in zip(operands, arrays, strict=True)
+    )
+
+
+class OpError(RuntimeError):
+    pass
+
+
+def _explain(op: Op, arrays: list, statics: tuple, exc: Exception) -> Exception:
+    from tapegrad._ops._errors import explain
+
+    return explain(op, arrays, statics, exc)
+
+
+def dispatch(op: Op, operands: tuple, statics: tuple = ()):
+    """Run ``op`` eagerly on tensors and Python scalars, taping it when grad mode asks."""
+    arrays = []
+    needs_grad = False
+    for o in operands:
+        if isinstance(o, Tensor):
+            v = o._view
+            arrays.append(o._storage.array if v is None else v.read(o._storage))
+            if o._requires_grad:
+                needs_grad = True
+        elif type(o) in _SCALARS:
+            arrays.append(o)
+        else:
+            arrays.append(_coerce(op, o))
+    rule = op.rule
+    cdt = None if rule is None else rule(_keys(operands, arrays))
+    key = (cdt, statics)
+    kern = op.kernels.get(key)
+    try:
+        if kern is None:
+            kern = op.kernel(cdt, statics)
+        out = kern(*arrays)
+    except Exception as exc:  # noqa: BLE001 - re-raised with PyTorch's type and text
+        raise _explain(op, arrays, statics, exc) from None
+    if needs_grad and op.node_cls is not None and _mode.grad_enabled:
+        return _record(op, key, operands, arrays, out)
+    if op.n_out == 1:
+        return _output(op, operands, out, statics)
+    return tuple(_output(op, operands, o, statics, i) for i, o in enumerate(out))
+
+
+def _coerce(op: Op, value):
+    import numpy as np
+
+    if isinstance(value, (np.generic,)) and value.ndim == 0:
+        return value.item()
+    raise TypeError(
+        f"{op.name}(): expected Tensor or Python number as an operand, but got "
+        f"{type(value).__name__}"
+    )
+
+
+def _output(op: Op, operands: tuple, array, statics: tuple, index: int | None = None) -> Tensor:
+    t = _new(Tensor)
+    if op.view:
+        _make_view(t, operands[0], op, statics, index, array)
+    else:
+        t._storage = Storage(array)
+    if _mode.inference:
+        t._is_inference = True
+    return t
+
+
+def _make_view(t: Tensor, base: Tensor, op: Op, statics: tuple, index, array) -> None:
+    from tapegrad._view import ViewInfo
+
+    t._storage = base._storage
+    t._view = ViewInfo.child(base._view, base._storage, (op, statics, index), array)
+    t._vc = base._version_counter()
+    t._base = base._base if base._base is not None else base
+
+
+def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
+    # Edges first: a leaf's AccumulateGrad created here must get an older sequence number than
+    # the node that points at it, so that descending sequence numbers order the graph.
+    edges = []
+    for o in operands:
+        if isinstance(o, Tensor) and o._requires_grad:
+            gf = o._grad_fn
+            edges.append((gf, o._output_nr) if gf is not None else (o._accumulate_node, 0))
+        else:
+            edges.append(_NO_EDGE)
+    node = op.node_cls()
+    node.next_functions = tuple(edges)
+    node._op = op
+    node._key = key
+    if op.linear:
+        node._avals = tuple(
+            (a.shape, a.dtype) if isinstance(o, Tensor) else type(a)(0)
+            for o, a in zip(operands, arrays, strict=True)
+        )
+        node._saved = None
+        node._versions = None
+    else:
+        for o in operands:
+            if isinstance(o, Tensor) and o._is_inference:
+                raise RuntimeError(INFERENCE_SAVED)
+        saves = op.saves
+        if saves == "output":
+            versions = None  # filled in below, once the output exists
+        else:
+            positions = (
+                range(len(operands))
+                if saves == "inputs"
+                else saves(tuple(e is not _NO_EDGE for e in edges))
+            )
+            versions = [
+                (i, o._version)
+                for i in positions
+                if isinstance(o := operands[i], Tensor)
+            ]
+        node._avals = None
+        node._saved = (operands, arrays)
+        node._versions = versions
+    if op.n_out == 1:
+        node._out_avals = ((out.shape, out.dtype),)
+        t = _output(op, operands, out, key[1])
+        t._requires_grad = True
+        t._grad_fn = node
+        if node._versions is None and not op.linear:
+            vc = t._version_counter()
+            node._versions = [(-1, vc, vc.value)]
+        return t
+    node._out_avals = tuple((o.shape, o.dtype) for o in out)
+    results = []
+    for i, o in enumerate(out):
+        t = _output(op, operands, o, key[1], i)
+        if i in op.diff_out:
+            t._requires_grad = True
+            t._grad_fn = node
+            t._output_nr = i
+        results.append(t)
+    return tuple(results)
+
+
+# ----- backward of one node ---------------------------------------------------------------
+def _check_versions(node) -> None:
+    operands = node._saved[0]
+    for entry in node._versions:
+        i = entry[0]
+        if i < 0:  # the saved output: (-1, its version counter, the version saved)
+            if entry[1].value != entry[2]:
+                from tapegrad.autograd._errors import modified_output
+
+                raise modified_output(node, entry[1].value, entry[2])
+        elif operands[i]._version != entry[1]:
+            from tapegrad.autograd._errors import modified_inplace
+
+            raise modified_inplace(node, operands[i], entry[1])
+
+
+def _zeros_like_aval(aval):
+    return jnp.zeros(aval[0], aval[1])
+
+
+def apply_node(node, grads: list) -> list:
+    """Run a taped node's VJP on raw arrays: one gradient per operand (None where not needed)."""
+    op = node._op
+    if node._released and not op.linear:
+        from tapegrad.autograd.graph import SECOND_BACKWARD
+
+        raise RuntimeError(SECOND_BACKWARD)
+    cdt, statics = node._key
+    mask = tuple(e[0] is not None for e in node.next_functions)
+    gs = [
+        g if g is not None else _zeros_like_aval(node._out_avals[i])
+        for i, g in ((i, grads[i]) for i in op.diff_out)
+    ]
+    if op.linear:
+        res = op.vjp_kernel(cdt, statics, mask, node._avals)(*gs)
+    else:
+        _check_versions(node)
+        res = op.vjp_kernel(cdt, statics, mask, None)(*node._saved[1], *gs)
+    return _spread(mask, res)
+
+
+def apply_node_graph(node, grads: list) -> list:
+    """Like ``apply_node`` on Tensors, taping the backward itself (``create_graph=True``)."""
+    from tapegrad._tensor import _wrap
+
+    op = node._op
+    if node._released and not op.linear:
+        from tapegrad.autograd.graph import SECOND_BACKWARD
+
+        raise RuntimeError(SECOND_BACKWARD)
+    cdt, statics = node._key
+    mask = tuple(e[0] is not None for e in node.next_functions)
+    gs = [
+        g if g is not None else _wrap(_zeros_like_aval(node._out_avals[i]))
+        for i, g in ((i, grads[i]) for i in op.diff_out)
+    ]
+    if op.linear:
+        vop = op.vjp_op(cdt, statics, mask, node._avals)
+        res = dispatch(vop, tuple(gs))
+    else:
+        _check_versions(node)
+        vop = op.vjp_op(cdt, statics, mask, None)
+        res = dispatch(vop, (*node._saved[0], *gs))
+    return _spread(mask, (res,) if vop.n_out == 1 else res)
+
+
+def _spread(mask: tuple, res) -> list:
+    it = iter(res)
+    return [next(it) if m else None for m in mask]
+
+
+def release(node) -> None:
+    node._saved = None
+    node._released = True

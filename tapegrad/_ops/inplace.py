@@ -1,0 +1,166 @@
+"""In-place ops: compute the out-of-place result, then write it into the tensor's storage.
+
+The write goes through the view's index map when the tensor is a view, bumps the shared
+version counter, and moves the tensor's history to the new node, as PyTorch's in-place ops do.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from tapegrad import _dtype as dt
+from tapegrad._grad_mode import state as _mode
+from tapegrad._ops._registry import defop, dispatch
+from tapegrad._tensor import Tensor
+
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_INPLACE_UNSUPPORTED = (
+    "in-place operation on a view of a tensor that requires grad is not supported yet: apply the "
+    "op out of place (y = f(y)) or under tapegrad.no_grad()"
+)
+
+
+@jax.jit
+def _scatter(base, index_map, values):
+    flat = base.reshape(-1).at[index_map.reshape(-1)].set(values.reshape(-1))
+    return flat.reshape(base.shape)
+
+
+def _legacy_scalar(d: dt.dtype) -> str:
+    return {
+        "float32": "Float",
+        "float64": "Double",
+        "float16": "Half",
+        "bfloat16": "BFloat16",
+        "int64": "Long",
+        "int32": "Int",
+        "int16": "Short",
+        "int8": "Char",
+        "uint8": "Byte",
+        "bool": "Bool",
+    }[d.name]
+
+
+def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
+    return src._category <= dst._category
+
+
+def check_inplace(self: Tensor) -> None:
+    """PyTorch's refusal to modify a leaf that requires grad while grad mode is on."""
+    if self._requires_grad and self._grad_fn is None and _mode.grad_enabled:
+        raise RuntimeError(LEAF_INPLACE)
+    if self._view is not None and _mode.grad_enabled and (
+        self._requires_grad or (self._base is not None and self._base._requires_grad)
+    ):
+        raise RuntimeError(VIEW_INPLACE_UNSUPPORTED)
+
+
+def write(self: Tensor, array) -> None:
+    """Replace the tensor's values (same shape and dtype) and bump its version."""
+    st = self._storage
+    v = self._view
+    if v is None:
+        st.write(array)
+    else:
+        st.write(_scatter(st.array, v.index_map(st.array.shape), array))
+        v.array = array
+        v.generation = st.generation
+    self._version_counter().value += 1
+
+
+def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
+    """Write the out-of-place ``result`` into ``self`` and take over its history."""
+    shape = self._data.shape
+    rshape = result._data.shape
+    if rshape != shape:
+        raise RuntimeError(
+            f"output with shape {list(shape)} doesn't match the broadcast shape {list(rshape)}"
+        )
+    sd, rd = self.dtype, result.dtype
+    if rd is not sd:
+        if not _can_cast(rd, sd):
+            raise RuntimeError(
+                f"result type {_legacy_scalar(rd)} can't be cast to the desired output type "
+                f"{_legacy_scalar(sd)}"
+            )
+        result = result.to(sd)
+    node = result._grad_fn
+    write(self, result._data)
+    if node is not None:
+        # The node computes from an immutable snapshot of self's old value, so this write does
+        # not invalidate self as a saved input; a saved output is now self at its new version.
+        versions = node._versions
+        if versions:
+            vc = self._version_counter()
+            node._versions = [
+                (-1, vc, vc.value)
+                if e[0] < 0
+                else e
+                for e in versions
+                if e[0] < 0 or node._saved[0][e[0]] is not self
+            ]
+        self._grad_fn = node
+        self._output_nr = result._output_nr
+        self._requires_grad = True
+    return self
+
+
+def inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:
+    """``self = fn(self, *args)`` in place, with PyTorch's checks done before anything changes."""
+    check_inplace(self)
+    return apply_inplace(self, fn(self, *args, **kwargs))
+
+
+@defop("fill", node="FillBackward0", dtypes="keep", linear=True)
+def _fill(x, value):
+    return jnp.full(x.shape, value, x.dtype)
+
+
+@defop("zero", node="ZeroBackward0", dtypes="keep", linear=True)
+def _zero(x):
+    return jnp.zeros(x.shape, x.dtype)
+
+
+@defop("copy", node="CopyBackwards", linear=True, cast=())
+def _copy(x, src):
+    return jnp.broadcast_to(src.astype(x.dtype), x.shape)
+
+
+def fill_(self: Tensor, value) -> Tensor:
+    """Fills the tensor with ``value`` in place."""
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(
+                "fill_ only supports 0-dimension value tensor but got tensor with "
+                f"{value.ndim} dimensions."
+            )
+        value = value.item()
+    check_inplace(self)
+    if isinstance(value, float) and not self.dtype.is_floating_point:
+        value = int(value)
+    return apply_inplace(self, dispatch(_fill, (self,), (("value", value),)))
+
+
+def zero_(self: Tensor) -> Tensor:
+    """Fills the tensor with zeros in place."""
+    check_inplace(self)
+    return apply_inplace(self, dispatch(_zero, (self,)))
+
+
+def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
+    """Copies ``src`` into this tensor in place, broadcasting and casting as needed."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
+    from tapegrad._ops._errors import broadcast_error
+
+    shape = self._data.shape
+    err = broadcast_error([shape, src._data.shape])
+    if err is not None or len(src._data.shape) > len(shape):
+        raise RuntimeError(
+            f"output with shape {list(shape)} doesn't match the broadcast shape "
+            f"{list(jnp.broadcast_shapes(shape, src._data.shape)) if err is None else '?'}"
+        ) if err is None else err
+    check_inplace(self)
+    result = dispatch(_copy, (self, src))
+    return apply_inplace(self, result)

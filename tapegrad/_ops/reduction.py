@@ -1,0 +1,364 @@
+"""Reductions: sum, mean, prod, amax/amin, var/std, logsumexp, norm, max/min, arg*, softmax."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops._util import normalize_dim, normalize_dims
+from tapegrad._tensor import Tensor
+
+_LEGACY_SCALAR = {
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+def _axes(dims):
+    return None if dims is None else dims
+
+
+def _sum_fn(x, dims, keepdim):
+    return jnp.sum(x, axis=_axes(dims), keepdims=keepdim)
+
+
+def _mean_fn(x, dims, keepdim):
+    return jnp.mean(x, axis=_axes(dims), keepdims=keepdim)
+
+
+def _prod_fn(x, dims, keepdim):
+    return jnp.prod(x, axis=_axes(dims), keepdims=keepdim)
+
+
+_sum_all = defop("sum", node="SumBackward0", dtypes="sum", linear=True)(_sum_fn)
+_sum_dim = defop("sum_dim", node="SumBackward1", dtypes="sum", linear=True)(_sum_fn)
+_mean_all = defop("mean", node="MeanBackward0", dtypes="same", linear=True)(_mean_fn)
+_mean_dim = defop("mean_dim", node="MeanBackward1", dtypes="same", linear=True)(_mean_fn)
+_prod_all = defop("prod", node="ProdBackward0", dtypes="sum")(_prod_fn)
+_prod_dim = defop("prod_dim", node="ProdBackward1", dtypes="sum")(_prod_fn)
+
+
+def _reduce(op_all, op_dim, input: Tensor, dim, keepdim: bool, dtype):
+    if dtype is not None:
+        input = input.to(dtype)
+    dims = normalize_dims(dim, input.ndim)
+    op = op_all if dim is None else op_dim
+    return dispatch(op, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+
+
+def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
+    """Returns the sum of ``input`` over ``dim`` (all elements when None).
+
+    Integer and bool tensors are summed as int64, as in PyTorch.
+    """
+    return _reduce(_sum_all, _sum_dim, input, dim, keepdim, dtype)
+
+
+def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Returns the mean of ``input`` over ``dim``; ``input`` must be floating point."""
+    if dtype is None and not input.dtype.is_floating_point:
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {_LEGACY_SCALAR[input.dtype.name]}"
+        )
+    return _reduce(_mean_all, _mean_dim, input, dim, keepdim, dtype)
+
+
+def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Returns the product of the elements of ``input`` over ``dim``."""
+    if isinstance(dim, (list, tuple)):
+        raise TypeError("prod(): argument 'dim' must be int, not tuple")
+    return _reduce(_prod_all, _prod_dim, input, dim, keepdim, dtype)
+
+
+def _amax_fn(x, dims, keepdim):
+    return jnp.max(x, axis=_axes(dims), keepdims=keepdim)
+
+
+def _amin_fn(x, dims, keepdim):
+    return jnp.min(x, axis=_axes(dims), keepdims=keepdim)
+
+
+_amax = defop("amax", node="AmaxBackward0", dtypes="keep")(_amax_fn)
+_amin = defop("amin", node="AminBackward0", dtypes="keep")(_amin_fn)
+_max_all = defop("max", node="MaxBackward1", dtypes="keep")(_amax_fn)
+_min_all = defop("min", node="MinBackward1", dtypes="keep")(_amin_fn)
+
+
+def _check_nonempty(input: Tensor, name: str, dims) -> None:
+    shape = input._data.shape
+    if dims is None:
+        if input.numel() == 0:
+            raise RuntimeError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                "Specify the reduction dim with the 'dim' argument."
+            )
+    else:
+        for d in dims:
+            if input.ndim and shape[d] == 0:
+                raise IndexError(
+                    f"{name}(): Expected reduction dim {d} to have non-zero size."
+                )
+
+
+def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Returns the maximum over ``dim``; ties share the gradient evenly."""
+    dims = normalize_dims(dim, input.ndim)
+    _check_nonempty(input, "amax", dims)
+    return dispatch(_amax, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+
+
+def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Returns the minimum over ``dim``; ties share the gradient evenly."""
+    dims = normalize_dims(dim, input.ndim)
+    _check_nonempty(input, "amin", dims)
+    return dispatch(_amin, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+
+
+class _ReturnType(tuple):
+    """PyTorch's ``torch.return_types.*`` structseq: a tuple with named fields."""
+
+    _name = ""
+    _fields = ("values", "indices")
+
+    def __new__(cls, values: Tensor, indices: Tensor):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return (
+            f"torch.return_types.{self._name}(\nvalues={self[0]!r},\nindices={self[1]!r})"
+        )
+
+
+def _return_type(name: str) -> type:
+    return type(name, (_ReturnType,), {"_name": name, "__slots__": ()})
+
+
+max_ret = _return_type("max")
+min_ret = _return_type("min")
+
+
+def _argbest(x, dim, keepdim, largest):
+    idx = jnp.argmax(x, axis=dim) if largest else jnp.argmin(x, axis=dim)
+    idx = jnp.expand_dims(idx, dim)
+    vals = jnp.take_along_axis(x, idx, axis=dim)
+    if not keepdim:
+        vals, idx = jnp.squeeze(vals, dim), jnp.squeeze(idx, dim)
+    return vals, idx.astype(jnp.int64)
+
+
+_max_dim = defop("max_dim", node="MaxBackward0", dtypes="keep", n_out=2, diff_out=(0,))(
+    lambda x, dim, keepdim: _argbest(x, dim, keepdim, True)
+)
+_min_dim = defop("min_dim", node="MinBackward0", dtypes="keep", n_out=2, diff_out=(0,))(
+    lambda x, dim, keepdim: _argbest(x, dim, keepdim, False)
+)
+
+
+def _minmax(name, op_all, op_dim, maximum_fn, input, dim, keepdim, ret):
+    if isinstance(dim, Tensor):
+        return maximum_fn(input, dim)
+    if dim is None:
+        _check_nonempty(input, name, None)
+        return dispatch(op_all, (input,), (("dims", None), ("keepdim", False)))
+    d = normalize_dim(dim, input.ndim)
+    _check_nonempty(input, name, (d,))
+    if input.ndim == 0:
+        return ret(input.clone(), _zeros_index(input))
+    values, indices = dispatch(op_dim, (input,), (("dim", d), ("keepdim", bool(keepdim))))
+    return ret(values, indices)
+
+
+def _zeros_index(input: Tensor) -> Tensor:
+    from tapegrad._tensor import _wrap
+
+    return _wrap(jnp.zeros((), jnp.int64))
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """``max(input)``: the maximum value; ``max(input, dim)``: (values, indices) along ``dim``;
+    ``max(input, other)``: the elementwise maximum."""
+    from tapegrad._ops.pointwise import maximum
+
+    return _minmax("max", _max_all, _max_dim, maximum, input, dim, keepdim, max_ret)
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """``min(input)``: the minimum value; ``min(input, dim)``: (values, indices) along ``dim``;
+    ``min(input, other)``: the elementwise minimum."""
+    from tapegrad._ops.pointwise import minimum
+
+    return _minmax("min", _min_all, _min_dim, minimum, input, dim, keepdim, min_ret)
+
+
+@defop("argmax", node=None, dtypes="keep")
+def _argmax(x, dim, keepdim):
+    if dim is None:
+        out = jnp.argmax(x.reshape(-1))
+        return (out.reshape((1,) * x.ndim) if keepdim else out).astype(jnp.int64)
+    return jnp.argmax(x, axis=dim, keepdims=keepdim).astype(jnp.int64)
+
+
+@defop("argmin", node=None, dtypes="keep")
+def _argmin(x, dim, keepdim):
+    if dim is None:
+        out = jnp.argmin(x.reshape(-1))
+        return (out.reshape((1,) * x.ndim) if keepdim else out).astype(jnp.int64)
+    return jnp.argmin(x, axis=dim, keepdims=keepdim).astype(jnp.int64)
+
+
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Returns the indices of the maximum values (the first one on ties)."""
+    d = None if dim is None else normalize_dim(dim, input.ndim)
+    _check_nonempty(input, "argmax", None if d is None else (d,))
+    return dispatch(_argmax, (input,), (("dim", d), ("keepdim", bool(keepdim))))
+
+
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Returns the indices of the minimum values (the first one on ties)."""
+    d = None if dim is None else normalize_dim(dim, input.ndim)
+    _check_nonempty(input, "argmin", None if d is None else (d,))
+    return dispatch(_argmin, (input,), (("dim", d), ("keepdim", bool(keepdim))))
+
+
+@defop("var", node="VarBackward0", dtypes="float")
+def _var(x, dims, correction, keepdim):
+    return jnp.var(x, axis=_axes(dims), ddof=correction, keepdims=keepdim)
+
+
+@defop("std", node="StdBackward0", dtypes="float")
+def _std(x, dims, correction, keepdim):
+    return jnp.std(x, axis=_axes(dims), ddof=correction, keepdims=keepdim)
+
+
+def _correction(unbiased, correction) -> float:
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def _var_std(op, input, dim, unbiased, keepdim, correction):
+    if isinstance(dim, bool):  # var(input, unbiased) positional form
+        dim, unbiased = None, dim
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(
+            f"std and var only support floating point and complex dtypes"
+        )
+    dims = normalize_dims(dim, input.ndim)
+    c = _correction(unbiased, correction)
+    return dispatch(op, (input,), (("dims", dims), ("correction", c), ("keepdim", bool(keepdim))))
+
+
+def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """Variance over ``dim``, with Bessel's correction (``correction=1``) by default."""
+    return _var_std(_var, input, dim, unbiased, keepdim, correction)
+
+
+def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """Standard deviation over ``dim``, with ``correction=1`` by default."""
+    return _var_std(_std, input, dim, unbiased, keepdim, correction)
+
+
+@defop("logsumexp", node="LogsumexpBackward0", dtypes="float")
+def _logsumexp(x, dims, keepdim):
+    if x.ndim == 0:
+        return x
+    return jax.nn.logsumexp(x, axis=dims, keepdims=keepdim)
+
+
+def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(input), dim))`` computed stably."""
+    dims = normalize_dims(dim, input.ndim)
+    if dims is None:
+        dims = tuple(range(input.ndim))
+    return dispatch(_logsumexp, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+
+
+def _l2_value(x, axis, keepdims):
+    return jnp.sqrt(jnp.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+_l2 = jax.custom_jvp(_l2_value, nondiff_argnums=(1, 2))
+
+
+@_l2.defjvp
+def _l2_jvp(axis, keepdims, primals, tangents):
+    return _l2_rule(axis, keepdims, primals[0], tangents[0])
+
+
+def _l2_rule(axis, keepdims, x, dx):
+    # PyTorch's norm backward: x / norm, with zero where the norm is zero (not NaN).
+    n = _l2(x, axis, keepdims)
+    nk = n if keepdims else jnp.expand_dims(n, axis if axis is not None else tuple(range(x.ndim)))
+    safe = jnp.where(nk == 0, jnp.ones((), x.dtype), nk)
+    scale = jnp.where(nk == 0, jnp.zeros((), x.dtype), x / safe)
+    return n, jnp.sum(scale * dx, axis=axis, keepdims=keepdims)
+
+
+@defop("norm", node="LinalgVectorNormBackward0", dtypes="float")
+def _norm(x, p, dims, keepdim):
+    if p == 2:
+        return _l2(x, dims, keepdim)
+    if p == float("inf"):
+        return jnp.max(jnp.abs(x), axis=dims, keepdims=keepdim)
+    if p == float("-inf"):
+        return jnp.min(jnp.abs(x), axis=dims, keepdims=keepdim)
+    if p == 1:
+        return jnp.sum(jnp.abs(x), axis=dims, keepdims=keepdim)
+    if p == 0:
+        return jnp.sum((x != 0).astype(x.dtype), axis=dims, keepdims=keepdim)
+    return jnp.sum(jnp.abs(x) ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+
+
+def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """The vector p-norm of ``input`` over ``dim`` (2-norm / Frobenius by default)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if p == "fro" or p is None:
+        p = 2
+    if isinstance(p, str):
+        raise RuntimeError(f"norm(): p={p!r} is not supported; use a number, 'fro' or None")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(
+            "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+            f"{_LEGACY_SCALAR[input.dtype.name]}"
+        )
+    dims = normalize_dims(dim, input.ndim)
+    return dispatch(_norm, (input,), (("p", float(p)), ("dims", dims), ("keepdim", bool(keepdim))))
+
+
+@defop("softmax", node="SoftmaxBackward0", dtypes="float", saves="output")
+def _softmax(x, dim):
+    return jax.nn.softmax(x, axis=dim) if x.ndim else jnp.ones_like(x)
+
+
+@defop("log_softmax", node="LogSoftmaxBackward0", dtypes="float", saves="output")
+def _log_softmax(x, dim):
+    return jax.nn.log_softmax(x, axis=dim) if x.ndim else jnp.zeros_like(x)
+
+
+def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
+    """Softmax along ``dim``: ``exp(x) / sum(exp(x), dim)``."""
+    if dtype is not None:
+        input = input.to(dtype)
+    return dispatch(_softmax, (input,), (("dim", normalize_dim(dim, input.ndim)),))
+
+
+def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
+    """Log of softmax along ``dim``, computed stably."""
+    if dtype is not None:
+        input = input.to(dtype)
+    return dispatch(_log_softmax, (input,), (("dim", normalize_dim(dim, input.ndim)),))

@@ -1,0 +1,440 @@
+"""The Tensor class: a jax.Array in a shared storage, plus autograd metadata.
+
+Operations on tensors live in ``tapegrad._ops``; they are attached as methods by
+``tapegrad._methods`` so that every spelling (method, function, operator) reaches one op entry.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from typing import Any
+
+import jax
+import numpy as np
+
+from tapegrad import _dtype as dt
+from tapegrad._device import device as _device_cls
+from tapegrad._device import from_jax_device
+from tapegrad._grad_mode import state as _mode
+from tapegrad._storage import Storage, VersionCounter
+
+__all__ = ["Size", "Tensor"]
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple that prints as ``torch.Size([2, 3])``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)!r})"
+
+    __str__ = __repr__
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+NON_LEAF_REQUIRES_GRAD = (
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+    "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+)
+NON_FLOAT_REQUIRES_GRAD = "only Tensors of floating point dtype can require gradients"
+NON_LEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
+    "to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
+    "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead."
+)
+
+
+class Tensor:
+    """A multi-dimensional array with autograd, PyTorch's ``torch.Tensor`` on a ``jax.Array``."""
+
+    # Rarely-set attributes live on the class so creating a tensor sets only a few fields.
+    _view = None
+    _base = None
+    _vc = None
+    _requires_grad = False
+    _grad_fn = None
+    _output_nr = 0
+    _grad = None
+    _hooks = None
+    _grad_acc = None
+    _retains_grad = False
+    _is_inference = False
+    _is_param = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            "tapegrad.Tensor(...) is not a constructor here: use tapegrad.tensor(data), "
+            "tapegrad.empty(size) or tapegrad.zeros(size)"
+        )
+
+    # ----- data ---------------------------------------------------------------------------
+    @property
+    def _data(self) -> jax.Array:
+        v = self._view
+        if v is None:
+            return self._storage.array
+        return v.read(self._storage)
+
+    def _version_counter(self) -> VersionCounter:
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = VersionCounter()
+        return vc
+
+    @property
+    def _version(self) -> int:
+        vc = self._vc
+        return 0 if vc is None else vc.value
+
+    def _promotion_key(self) -> tuple:
+        a = self._data
+        return (dt.from_numpy_dtype(a.dtype), a.ndim == 0)
+
+    # ----- metadata -----------------------------------------------------------------------
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None) -> Size | int:
+        """Returns the size of the tensor, or of dimension ``dim``."""
+        shape = self._data.shape
+        if dim is None:
+            return Size(shape)
+        from tapegrad._ops._util import normalize_dim
+
+        return shape[normalize_dim(dim, len(shape))]
+
+    @property
+    def dtype(self) -> dt.dtype:
+        return dt.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self) -> _device_cls:
+        (d,) = self._data.devices()
+        return from_jax_device(d)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        """Returns the number of dimensions of the tensor."""
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        """Returns the total number of elements in the tensor."""
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def is_complex(self) -> bool:
+        return False
+
+    def is_inference(self) -> bool:
+        return self._is_inference
+
+    def __len__(self) -> int:
+        shape = self._data.shape
+        if not shape:
+            raise TypeError("len() of a 0-d tensor")
+        return shape[0]
+
+    # ----- autograd metadata --------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self._grad_fn is not None:
+            raise RuntimeError(NON_LEAF_REQUIRES_GRAD)
+        if value and not self.dtype.is_floating_point:
+            raise RuntimeError(NON_FLOAT_REQUIRES_GRAD)
+        if value and self._is_inference:
+            raise RuntimeError(
+                "Setting requires_grad=True on inference tensor outside InferenceMode is not "
+                "allowed."
+            )
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Change if autograd should record operations on this tensor: sets it in place."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def grad(self) -> Tensor | None:
+        if self._grad_fn is not None and not self._retains_grad:
+            warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type "
+                    f"{type(value).__name__}"
+                )
+            if value.dtype is not self.dtype:
+                raise RuntimeError(
+                    "assigned grad has data of a different type"
+                )
+            if value._data.shape != self._data.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def _accumulate_node(self):
+        """This leaf's AccumulateGrad node, shared while some graph holds it."""
+        ref = self._grad_acc
+        node = ref() if ref is not None else None
+        if node is None:
+            from tapegrad.autograd.graph import AccumulateGrad
+
+            node = AccumulateGrad(self)
+            self._grad_acc = weakref.ref(node)
+        return node
+
+    def retain_grad(self) -> None:
+        """Enables this non-leaf tensor to have its ``.grad`` populated during backward."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is None or self._retains_grad:
+            return
+        self._grad_fn._add_retain_grad(self._output_nr, self)
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Registers a backward hook, called with the gradient of this tensor.
+
+        The hook may return a new gradient to use in place of ``grad``. Returns a handle whose
+        ``remove()`` removes the hook.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from tapegrad.autograd.graph import RemovableHandle
+
+        if self._grad_fn is not None:
+            return self._grad_fn._add_tensor_hook(self._output_nr, hook)
+        if self._hooks is None:
+            self._hooks = {}
+        return RemovableHandle(self._hooks, hook)
+
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs=None,
+    ) -> None:
+        """Computes the gradient of this tensor w.r.t. graph leaves, accumulating into ``.grad``.
+
+        **Arguments:**
+        - ``gradient``: the gradient w.r.t. this tensor; needed unless it has one element.
+        - ``retain_graph``: keep the graph's saved values for another backward (defaults to
+          ``create_graph``).
+        - ``create_graph``: record the backward pass so higher-order derivatives can be taken.
+        - ``inputs``: accumulate only into these tensors' ``.grad``.
+        """
+        from tapegrad.autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # ----- data aliases -------------------------------------------------------------------
+    def detach(self) -> Tensor:
+        """Returns a new tensor, detached from the graph, sharing storage and version counter."""
+        out = _alias(self)
+        out._vc = self._version_counter()
+        return out
+
+    def detach_(self) -> Tensor:
+        """Detaches the tensor from the graph that created it, making it a leaf."""
+        if self._view is not None and self._grad_fn is not None:
+            raise RuntimeError(
+                "Can't detach views in-place. Use detach() instead. If you are using "
+                "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set "
+                "as True, gradients are views of DDP buckets, and hence detach_() cannot be "
+                "called on these gradients. To fix this error, please refer to the "
+                "Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution."
+            )
+        self._grad_fn = None
+        self._requires_grad = False
+        self._output_nr = 0
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        return _alias(self)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                f"data must be a Tensor, not {type(value).__name__}"
+            )
+        self._storage = value._storage
+        self._view = value._view
+
+    # ----- conversion to Python / NumPy ---------------------------------------------------
+    def item(self) -> float | int | bool:
+        """Returns the value of this one-element tensor as a standard Python number."""
+        a = self._data
+        if a.size != 1:
+            raise RuntimeError(f"a Tensor with {a.size} elements cannot be converted to Scalar")
+        return np.asarray(a).reshape(()).item()
+
+    def tolist(self) -> Any:
+        """Returns the tensor as a (nested) list of Python numbers."""
+        arr = np.asarray(self._data)
+        if arr.dtype.kind == "V" or str(arr.dtype) == "bfloat16":
+            arr = arr.astype(np.float32)
+        return arr.tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """Returns the tensor's values as a NumPy array (a copy: JAX arrays are immutable)."""
+        if self._requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return np.array(self._data)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        arr = np.asarray(self._data)
+        return arr if dtype is None else arr.astype(dtype)
+
+    def _scalar_value(self, kind: str):
+        a = self._data
+        if a.size != 1:
+            raise RuntimeError(
+                f"{kind}: a Tensor with {a.size} elements cannot be converted to Scalar"
+                if kind != "bool"
+                else "Boolean value of Tensor with more than one value is ambiguous"
+            )
+        return np.asarray(a).reshape(()).item()
+
+    def __bool__(self) -> bool:
+        return bool(self._scalar_value("bool"))
+
+    def __float__(self) -> float:
+        return float(self._scalar_value("float"))
+
+    def __int__(self) -> int:
+        return int(self._scalar_value("int"))
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self.numel() != 1:
+            raise TypeError(
+                "only integer tensors of a single element can be converted to an index"
+            )
+        return int(self._scalar_value("int"))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __repr__(self, *, tensor_contents=None) -> str:
+        from tapegrad._tensor_str import tensor_repr
+
+        dev = self.device
+        gf = self._grad_fn
+        values = np.asarray(self._data)
+        return tensor_repr(
+            values,
+            self.dtype,
+            device=None if dev.type == "cpu" else str(dev),
+            requires_grad=self._requires_grad and gf is None,
+            grad_fn_name=None if gf is None else gf.name(),
+            prefix=self._repr_prefix(),
+        )
+
+    def _repr_prefix(self) -> str:
+        return "tensor("
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0 and spec:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            "tapegrad tensors are not pickled; save them with tapegrad.save or convert with "
+            ".numpy()"
+        )
+
+    def __deepcopy__(self, memo):
+        out = _wrap(self._data)
+        out._requires_grad = self._requires_grad if self._grad_fn is None else False
+        if self._grad is not None:
+            out._grad = self._grad.__deepcopy__(memo)
+        memo[id(self)] = out
+        return out
+
+
+_new = object.__new__
+
+
+def _wrap(array: jax.Array) -> Tensor:
+    """A new leaf tensor holding ``array`` (no copy), not requiring grad."""
+    t = _new(Tensor)
+    t._storage = Storage(array)
+    if _mode.inference:
+        t._is_inference = True
+    return t
+
+
+def _alias(src: Tensor) -> Tensor:
+    """A leaf sharing ``src``'s storage (and view), with a fresh version counter."""
+    t = _new(Tensor)
+    t._storage = src._storage
+    t._view = src._view
+    t._base = src._base
+    t._is_inference = src._is_inference
+    return t

@@ -1,0 +1,55 @@
+"""Views: tensors that share their base's storage and read it through a chain of view ops."""
+
+from __future__ import annotations
+
+import jax
+
+__all__ = ["ViewInfo"]
+
+_CHAIN_KERNELS: dict = {}
+
+
+def _chain_kernel(chain: tuple):
+    k = _CHAIN_KERNELS.get(chain)
+    if k is None:
+        steps = [(op.forward_fn(None, statics), index) for op, statics, index in chain]
+
+        def read(base):
+            for f, index in steps:
+                base = f(base) if index is None else f(base)[index]
+            return base
+
+        k = _CHAIN_KERNELS[chain] = jax.jit(read)
+    return k
+
+
+class ViewInfo:
+    """How a view derives its array from the storage's array, with a cache of the result."""
+
+    __slots__ = ("array", "chain", "generation")
+
+    def __init__(self, chain: tuple, array, generation: int) -> None:
+        self.chain = chain
+        self.array = array
+        self.generation = generation
+
+    @classmethod
+    def child(cls, parent: ViewInfo | None, storage, step: tuple, array) -> ViewInfo:
+        """``step`` is ``(op, statics, output index or None)``."""
+        chain = (parent.chain if parent is not None else ()) + (step,)
+        return cls(chain, array, storage.generation)
+
+    def read(self, storage):
+        if self.generation != storage.generation:
+            self.array = _chain_kernel(self.chain)(storage.array)
+            self.generation = storage.generation
+        return self.array
+
+    def index_map(self, base_shape: tuple):
+        """For each element of the view, its flat index in the base (for writes into views)."""
+        import jax.numpy as jnp
+
+        size = 1
+        for s in base_shape:
+            size *= s
+        return _chain_kernel(self.chain)(jnp.arange(size).reshape(base_shape))

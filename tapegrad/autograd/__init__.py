@@ -1,0 +1,32 @@
+"""``tapegrad.autograd``: ``backward``, ``grad`` and the graph's node types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tapegrad._grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from tapegrad.autograd import graph
+from tapegrad.autograd._api import backward, grad
+from tapegrad.autograd.graph import Node
+
+__all__ = [
+    "Node",
+    "backward",
+    "enable_grad",
+    "grad",
+    "graph",
+    "inference_mode",
+    "is_grad_enabled",
+    "is_inference_mode_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]
+
+del Sequence

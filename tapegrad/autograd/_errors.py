@@ -1,0 +1,57 @@
+"""PyTorch's autograd error texts."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["legacy_type_name", "modified_inplace", "modified_output"]
+
+_LEGACY = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "bfloat16": "BFloat16Tensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+
+
+def legacy_type_name(dtype_name: str, device_type: str = "cpu") -> str:
+    """PyTorch's legacy type string, e.g. ``torch.FloatTensor``."""
+    prefix = "torch." if device_type == "cpu" else f"torch.{device_type}."
+    return prefix + _LEGACY[dtype_name]
+
+
+def _short(node) -> str:
+    return re.sub(r"Backward\d*$", "", node.name())
+
+
+def _message(type_name: str, shape: list, where: str, version: int, expected: int) -> str:
+    return (
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{type_name} {shape}]{where} is at version {version}; expected version "
+        f"{expected} instead. Hint: enable anomaly detection to find the operation that failed "
+        "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."
+    )
+
+
+def modified_inplace(node, tensor, expected: int) -> RuntimeError:
+    """A saved input of ``node`` was modified in place after it was saved."""
+    gf = tensor.grad_fn
+    where = "" if gf is None else f", which is output {tensor.output_nr} of {_short(gf)},"
+    name = legacy_type_name(tensor.dtype.name, tensor.device.type)
+    return RuntimeError(_message(name, list(tensor.shape), where, tensor._version, expected))
+
+
+def modified_output(node, version: int, expected: int) -> RuntimeError:
+    """The output ``node`` saved for its backward was modified in place."""
+    from tapegrad._dtype import from_numpy_dtype
+
+    shape, dtype = node._out_avals[0]
+    name = legacy_type_name(from_numpy_dtype(dtype).name)
+    where = f", which is output 0 of {_short(node)},"
+    return RuntimeError(_message(name, list(shape), where, version, expected))

@@ -1,0 +1,125 @@
+"""Graph nodes (``grad_fn`` objects): PyTorch's names, ``next_functions``, hooks, saved values."""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Callable
+
+__all__ = ["AccumulateGrad", "Node", "RemovableHandle", "node_class"]
+
+_seq = itertools.count()
+
+SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you "
+    "call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward "
+    "through the graph a second time or if you need to access saved tensors after calling "
+    "backward."
+)
+
+
+class RemovableHandle:
+    """A handle that removes the hook it was returned for: ``handle.remove()``."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict, hook: Callable) -> None:
+        self.id = next(self._ids)
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+class Node:
+    """A node of the backward graph, the ``grad_fn`` of a tensor computed by a taped op.
+
+    ``next_functions`` holds one ``(node, output_nr)`` pair per operand of the forward op;
+    the node is ``None`` for operands that do not need a gradient.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_avals",
+        "_key",
+        "_op",
+        "_out_avals",
+        "_post_hooks",
+        "_pre_hooks",
+        "_released",
+        "_retain",
+        "_saved",
+        "_seq",
+        "_tensor_hooks",
+        "_versions",
+        "next_functions",
+    )
+
+    def __init__(self) -> None:
+        self._seq = next(_seq)
+        self._tensor_hooks = None
+        self._retain = None
+        self._pre_hooks = None
+        self._post_hooks = None
+        self._released = False
+
+    def name(self) -> str:
+        """The node's class name, e.g. ``MulBackward0``."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    def _add_tensor_hook(self, output_nr: int, hook: Callable) -> RemovableHandle:
+        if self._tensor_hooks is None:
+            self._tensor_hooks = {}
+        return RemovableHandle(self._tensor_hooks.setdefault(output_nr, {}), hook)
+
+    def _add_retain_grad(self, output_nr: int, tensor) -> None:
+        if self._retain is None:
+            self._retain = {}
+        self._retain[output_nr] = weakref.ref(tensor)
+
+    def register_hook(self, fn: Callable) -> RemovableHandle:
+        """Registers a hook ``fn(grad_inputs, grad_outputs)`` run after this node computes."""
+        if self._post_hooks is None:
+            self._post_hooks = {}
+        return RemovableHandle(self._post_hooks, fn)
+
+    def register_prehook(self, fn: Callable) -> RemovableHandle:
+        """Registers a hook ``fn(grad_outputs)`` run before this node computes."""
+        if self._pre_hooks is None:
+            self._pre_hooks = {}
+        return RemovableHandle(self._pre_hooks, fn)
+
+
+class AccumulateGrad(Node):
+    """The node that accumulates gradients into a leaf tensor's ``.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable) -> None:
+        super().__init__()
+        self.variable = variable
+        self.next_functions = ()
+        self._versions = None
+
+
+_NODE_CLASSES: dict[str, type] = {}
+
+
+def node_class(name: str) -> type:
+    """The Node subclass named ``name`` (``MulBackward0``), created once."""
+    cls = _NODE_CLASSES.get(name)
+    if cls is None:
+        cls = type(name, (Node,), {"__slots__": (), "__module__": "tapegrad.autograd.graph"})
+        _NODE_CLASSES[name] = cls
+    return cls
