@@ -68,6 +68,7 @@ class Tensor:
     _retains_grad = False
     _is_inference = False
     _is_param = False
+    _meta = None  # (dtype, is 0-d) for promotion, cached by dispatch
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -315,6 +316,7 @@ class Tensor:
             )
         self._storage = value._storage
         self._view = value._view
+        self._meta = None
 
     # ----- conversion to Python / NumPy ---------------------------------------------------
     def item(self) -> float | int | bool:

@@ -24,6 +24,9 @@ from tapegrad._tensor import Tensor, _new
 __all__ = ["OPS", "Op", "defop", "dispatch"]
 
 OPS: dict[str, Op] = {}
+_node_seq = None  # the graph's node counter, bound when the first op is declared
+# The output-count marker of single-output nodes (the engine sizes gradient slots with len()).
+_SINGLE = (None,)
 _FROM_NP = {d.numpy: d for d in dt.ALL_DTYPES}
 _NO_EDGE = (None, 0)
 _SCALARS = (int, float, bool)
@@ -97,6 +100,8 @@ class Op:
         self.name = name
         self.fn = fn
         # Imported here: the autograd package imports this module for its engine.
+        global _node_seq
+        from tapegrad.autograd.graph import _seq as _node_seq
         from tapegrad.autograd.graph import node_class
 
         self.differentiable = node is not None
@@ -236,15 +241,7 @@ def defop(
 
 
 # ----- dispatch ---------------------------------------------------------------------------
-def _keys(operands: tuple, arrays: list) -> tuple:
-    return tuple(
-        (_FROM_NP[a.dtype], a.ndim == 0) if isinstance(o, Tensor) else type(o)
-        for o, a in zip(operands, arrays, strict=True)
-    )
-
-
-class OpError(RuntimeError):
-    pass
+_FLOAT_NP = frozenset(d.numpy for d in dt.ALL_DTYPES if d.is_floating_point)
 
 
 def _explain(op: Op, arrays: list, statics: tuple, exc: Exception) -> Exception:
@@ -253,35 +250,63 @@ def _explain(op: Op, arrays: list, statics: tuple, exc: Exception) -> Exception:
     return explain(op, arrays, statics, exc)
 
 
+def _resolve(op: Op, keys: tuple, statics: tuple) -> tuple:
+    """The (kernel, compute dtype) for operands described by ``keys``, cached on the op."""
+    rule = op.rule
+    cdt = None if rule is None else rule(keys)
+    entry = op.kernels.get((cdt, statics))
+    if entry is None:
+        entry = op.kernels[(cdt, statics)] = (op.kernel(cdt, statics), cdt)
+    op.kernels[(keys, statics)] = entry
+    return entry
+
+
 def dispatch(op: Op, operands: tuple, statics: tuple = ()):
-    """Run ``op`` eagerly on tensors and Python scalars, taping it when grad mode asks."""
+    """Run ``op`` eagerly on tensors and Python scalars, taping it when grad mode asks.
+
+    This is the hot path of every eager op: it reads each operand's array and a cached
+    promotion key, finds the jit kernel for those keys and statics with one dict lookup, runs
+    it, and hands off to ``_record`` only when a node must be taped.
+    """
     arrays = []
+    keys = []
     needs_grad = False
     for o in operands:
         if isinstance(o, Tensor):
             v = o._view
-            arrays.append(o._storage.array if v is None else v.read(o._storage))
+            a = o._storage.array if v is None else v.read(o._storage)
+            arrays.append(a)
+            k = o._meta
+            if k is None:
+                k = o._meta = (_FROM_NP[a.dtype], a.ndim == 0)
+            keys.append(k)
             if o._requires_grad:
                 needs_grad = True
         elif type(o) in _SCALARS:
             arrays.append(o)
+            keys.append(type(o))
         else:
             arrays.append(_coerce(op, o))
-    rule = op.rule
-    cdt = None if rule is None else rule(_keys(operands, arrays))
-    key = (cdt, statics)
-    kern = op.kernels.get(key)
+            keys.append(type(arrays[-1]))
+    keys = tuple(keys)
+    entry = op.kernels.get((keys, statics))
     try:
-        if kern is None:
-            kern = op.kernel(cdt, statics)
-        out = kern(*arrays)
+        if entry is None:
+            entry = _resolve(op, keys, statics)
+        out = entry[0](*arrays)
     except Exception as exc:  # noqa: BLE001 - re-raised with PyTorch's type and text
         raise _explain(op, arrays, statics, exc) from None
     if needs_grad and op.node_cls is not None and _mode.grad_enabled:
-        return _record(op, key, operands, arrays, out)
-    if op.n_out == 1:
+        return _record(op, (entry[1], statics), operands, arrays, out)
+    if op.n_out != 1:
+        return tuple(_output(op, operands, o, statics, i) for i, o in enumerate(out))
+    if op.view:
         return _output(op, operands, out, statics)
-    return tuple(_output(op, operands, o, statics, i) for i, o in enumerate(out))
+    t = _new(Tensor)
+    t._storage = Storage(out)
+    if _mode.inference:
+        t._is_inference = True
+    return t
 
 
 def _coerce(op: Op, value):
@@ -315,56 +340,72 @@ def _make_view(t: Tensor, base: Tensor, op: Op, statics: tuple, index, array) ->
     t._base = base._base if base._base is not None else base
 
 
+def _plain_outputs(op: Op, operands: tuple, out, statics: tuple):
+    if op.n_out == 1:
+        return _output(op, operands, out, statics)
+    return tuple(_output(op, operands, o, statics, i) for i, o in enumerate(out))
+
+
 def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
+    single = op.n_out == 1
+    if single and out.dtype not in _FLOAT_NP:
+        # Integer and bool results never require grad (e.g. ``x.long()``).
+        return _plain_outputs(op, operands, out, key[1])
     # Edges first: a leaf's AccumulateGrad created here must get an older sequence number than
     # the node that points at it, so that descending sequence numbers order the graph.
+    linear = op.linear
     edges = []
-    for o in operands:
-        if isinstance(o, Tensor) and o._requires_grad:
-            gf = o._grad_fn
-            edges.append((gf, o._output_nr) if gf is not None else (o._accumulate_node, 0))
+    versions = None if linear else []
+    for i, o in enumerate(operands):
+        if isinstance(o, Tensor):
+            if o._requires_grad:
+                gf = o._grad_fn
+                edges.append((gf, o._output_nr) if gf is not None else (o._accumulate_node, 0))
+            else:
+                edges.append(_NO_EDGE)
+            if not linear:
+                if o._is_inference:
+                    raise RuntimeError(INFERENCE_SAVED)
+                vc = o._vc
+                versions.append((i, 0 if vc is None else vc.value))
         else:
             edges.append(_NO_EDGE)
-    node = op.node_cls()
+    node = _new(op.node_cls)
+    node._seq = next(_node_seq)
+    node._tensor_hooks = node._retain = node._pre_hooks = node._post_hooks = None
+    node._released = False
     node.next_functions = tuple(edges)
     node._op = op
     node._key = key
-    if op.linear:
+    if linear:
         node._avals = tuple(
             (a.shape, a.dtype) if isinstance(o, Tensor) else type(a)(0)
             for o, a in zip(operands, arrays, strict=True)
         )
         node._saved = None
-        node._versions = None
     else:
-        for o in operands:
-            if isinstance(o, Tensor) and o._is_inference:
-                raise RuntimeError(INFERENCE_SAVED)
-        saves = op.saves
-        if saves == "output":
-            versions = None  # filled in below, once the output exists
-        else:
-            positions = (
-                range(len(operands))
-                if saves == "inputs"
-                else saves(tuple(e is not _NO_EDGE for e in edges))
-            )
-            versions = [
-                (i, o._version)
-                for i in positions
-                if isinstance(o := operands[i], Tensor)
-            ]
         node._avals = None
         node._saved = (operands, arrays)
-        node._versions = versions
-    if op.n_out == 1:
-        node._out_avals = ((out.shape, out.dtype),)
-        t = _output(op, operands, out, key[1])
+        saves = op.saves
+        if saves == "output":
+            versions = None  # the output's counter is recorded once the output exists
+        elif saves != "inputs":
+            keep = saves(tuple(e is not _NO_EDGE for e in edges))
+            versions = [v for v in versions if v[0] in keep]
+    node._versions = versions
+    if single:
+        node._out_avals = _SINGLE
+        t = _new(Tensor)
+        if op.view:
+            _make_view(t, operands[0], op, key[1], None, out)
+        else:
+            t._storage = Storage(out)
         t._requires_grad = True
         t._grad_fn = node
         if node._versions is None and not op.linear:
             vc = t._version_counter()
             node._versions = [(-1, vc, vc.value)]
+            node._out_avals = ((out.shape, out.dtype),)
         return t
     node._out_avals = tuple((o.shape, o.dtype) for o in out)
     results = []
@@ -407,10 +448,13 @@ def apply_node(node, grads: list) -> list:
         raise RuntimeError(SECOND_BACKWARD)
     cdt, statics = node._key
     mask = tuple(e[0] is not None for e in node.next_functions)
-    gs = [
-        g if g is not None else _zeros_like_aval(node._out_avals[i])
-        for i, g in ((i, grads[i]) for i in op.diff_out)
-    ]
+    if len(grads) == 1:
+        gs = grads
+    else:
+        gs = [
+            g if g is not None else _zeros_like_aval(node._out_avals[i])
+            for i, g in ((i, grads[i]) for i in op.diff_out)
+        ]
     if op.linear:
         res = op.vjp_kernel(cdt, statics, mask, node._avals)(*gs)
     else:
@@ -430,10 +474,13 @@ def apply_node_graph(node, grads: list) -> list:
         raise RuntimeError(SECOND_BACKWARD)
     cdt, statics = node._key
     mask = tuple(e[0] is not None for e in node.next_functions)
-    gs = [
-        g if g is not None else _wrap(_zeros_like_aval(node._out_avals[i]))
-        for i, g in ((i, grads[i]) for i in op.diff_out)
-    ]
+    if len(grads) == 1:
+        gs = grads
+    else:
+        gs = [
+            g if g is not None else _wrap(_zeros_like_aval(node._out_avals[i]))
+            for i, g in ((i, grads[i]) for i in op.diff_out)
+        ]
     if op.linear:
         vop = op.vjp_op(cdt, statics, mask, node._avals)
         res = dispatch(vop, tuple(gs))
