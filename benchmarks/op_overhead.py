@@ -42,15 +42,20 @@ def _cases(size: int):
     a_np = rng.standard_normal(size).astype(np.float32)
     b_np = rng.standard_normal(size).astype(np.float32)
     m_np = rng.standard_normal((size, size)).astype(np.float32)
-    return [
-        ("mul", lambda m, a, b, mat: m.mul(a, b), jnp.multiply, (a_np, b_np)),
-        ("add scalar", lambda m, a, b, mat: a + 2.0, lambda x: x + 2.0, (a_np,)),
-        ("exp", lambda m, a, b, mat: m.exp(a), jnp.exp, (a_np,)),
-        ("tanh", lambda m, a, b, mat: m.tanh(a), jnp.tanh, (a_np,)),
-        ("sum", lambda m, a, b, mat: a.sum(), jnp.sum, (a_np,)),
-        ("matmul", lambda m, a, b, mat: mat @ mat, jnp.matmul, (m_np, m_np)),
-        ("view", lambda m, a, b, mat: a.view(-1, 1), lambda x: x.reshape(-1, 1), (a_np,)),
-    ], a_np, b_np, m_np
+    return (
+        [
+            ("mul", lambda m, a, b, mat: m.mul(a, b), jnp.multiply, (a_np, b_np)),
+            ("add scalar", lambda m, a, b, mat: a + 2.0, lambda x: x + 2.0, (a_np,)),
+            ("exp", lambda m, a, b, mat: m.exp(a), jnp.exp, (a_np,)),
+            ("tanh", lambda m, a, b, mat: m.tanh(a), jnp.tanh, (a_np,)),
+            ("sum", lambda m, a, b, mat: a.sum(), jnp.sum, (a_np,)),
+            ("matmul", lambda m, a, b, mat: mat @ mat, jnp.matmul, (m_np, m_np)),
+            ("view", lambda m, a, b, mat: a.view(-1, 1), lambda x: x.reshape(-1, 1), (a_np,)),
+        ],
+        a_np,
+        b_np,
+        m_np,
+    )
 
 
 def main() -> None:
@@ -69,19 +74,21 @@ def main() -> None:
     for name, fn, jfn, inputs in cases:
         jitted = jax.jit(jfn)
         jargs = [jnp.asarray(x) for x in inputs]
-        t_jit = _time(lambda: jitted(*jargs), args.n)
-        t_taped = _time(lambda: fn(tapegrad, *tg), args.n)
+        t_jit = _time(lambda f=jitted, a=jargs: f(*a), args.n)
+        t_taped = _time(lambda f=fn: f(tapegrad, *tg), args.n)
         with tapegrad.no_grad():
-            t_nograd = _time(lambda: fn(tapegrad, *tg_nograd), args.n)
-        t_torch = _time(lambda: fn(torch, *th), args.n) if torch is not None else float("nan")
+            t_nograd = _time(lambda f=fn: f(tapegrad, *tg_nograd), args.n)
+        t_torch = _time(lambda f=fn: f(torch, *th), args.n) if torch is not None else float("nan")
         rows.append((name, t_jit, t_taped, t_nograd, t_torch))
 
     header = (
         f"{'op':<12}{'jit us':>9}{'taped us':>10}{'no_grad us':>12}{'torch us':>10}"
         f"{'taped/jit':>11}{'no_grad/jit':>13}{'taped/torch':>13}"
     )
-    print(f"tapegrad {tapegrad.__version__}, jax {jax.__version__}, "
-          f"torch {torch.__version__ if torch else 'not installed'}, device {jax.devices()[0]}")
+    print(
+        f"tapegrad {tapegrad.__version__}, jax {jax.__version__}, "
+        f"torch {torch.__version__ if torch else 'not installed'}, device {jax.devices()[0]}"
+    )
     print(header)
     print("-" * len(header))
     for name, t_jit, t_taped, t_nograd, t_torch in rows:

@@ -13,9 +13,9 @@ import jax as _jax
 # provides with x64 enabled. The flag is global: see docs "Differences from PyTorch".
 _jax.config.update("jax_enable_x64", True)
 
-from tapegrad import _methods  # noqa: E402,F401  (attaches Tensor methods)
-from tapegrad import autograd  # noqa: E402
-from tapegrad._creation import (  # noqa: E402
+from tapegrad import _methods  # attaches the Tensor methods
+from tapegrad import autograd
+from tapegrad._creation import (
     arange,
     as_tensor,
     empty,
@@ -31,8 +31,8 @@ from tapegrad._creation import (  # noqa: E402
     zeros,
     zeros_like,
 )
-from tapegrad._device import device  # noqa: E402
-from tapegrad._dtype import (  # noqa: E402
+from tapegrad._device import device
+from tapegrad._dtype import (
     bfloat16,
     dtype,
     float16,
@@ -48,8 +48,8 @@ from tapegrad._dtype import (  # noqa: E402
     set_default_dtype,
     uint8,
 )
-from tapegrad._dtype import bool_ as bool  # noqa: E402,A001
-from tapegrad._grad_mode import (  # noqa: E402
+from tapegrad._dtype import bool_ as bool
+from tapegrad._grad_mode import (
     enable_grad,
     inference_mode,
     is_grad_enabled,
@@ -57,10 +57,10 @@ from tapegrad._grad_mode import (  # noqa: E402
     no_grad,
     set_grad_enabled,
 )
-from tapegrad._methods import clone  # noqa: E402
-from tapegrad._ops.indexing import nonzero  # noqa: E402
-from tapegrad._ops.linalg import bmm, dot, linear, matmul, mm, mv  # noqa: E402
-from tapegrad._ops.pointwise import (  # noqa: E402
+from tapegrad._methods import clone
+from tapegrad._ops.indexing import nonzero
+from tapegrad._ops.linalg import bmm, dot, linear, matmul, mm, mv
+from tapegrad._ops.pointwise import (
     abs,
     add,
     bitwise_and,
@@ -125,7 +125,7 @@ from tapegrad._ops.pointwise import (  # noqa: E402
     trunc,
     where,
 )
-from tapegrad._ops.reduction import (  # noqa: E402
+from tapegrad._ops.reduction import (
     amax,
     amin,
     argmax,
@@ -142,7 +142,7 @@ from tapegrad._ops.reduction import (  # noqa: E402
     sum,
     var,
 )
-from tapegrad._ops.shape import (  # noqa: E402
+from tapegrad._ops.shape import (
     cat,
     chunk,
     concat,
@@ -163,7 +163,7 @@ from tapegrad._ops.shape import (  # noqa: E402
     unflatten,
     unsqueeze,
 )
-from tapegrad._random import (  # noqa: E402
+from tapegrad._random import (
     get_rng_state,
     initial_seed,
     manual_seed,
@@ -175,14 +175,14 @@ from tapegrad._random import (  # noqa: E402
     seed,
     set_rng_state,
 )
-from tapegrad._tensor import Size, Tensor  # noqa: E402
-from tapegrad._tensor_str import get_printoptions, set_printoptions  # noqa: E402
+from tapegrad._tensor import Size, Tensor
+from tapegrad._tensor_str import get_printoptions, set_printoptions
 
 half = float16
-float = float32  # noqa: A001
+float = float32
 double = float64
 short = int16
-int = int32  # noqa: A001
+int = int32
 long = int64
 
 __version__ = "0.1.0"

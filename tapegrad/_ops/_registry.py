@@ -294,7 +294,7 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
         if entry is None:
             entry = _resolve(op, keys, statics)
         out = entry[0](*arrays)
-    except Exception as exc:  # noqa: BLE001 - re-raised with PyTorch's type and text
+    except Exception as exc:  # re-raised with PyTorch's type and text
         raise _explain(op, arrays, statics, exc) from None
     if needs_grad and op.node_cls is not None and _mode.grad_enabled:
         return _record(op, (entry[1], statics), operands, arrays, out)

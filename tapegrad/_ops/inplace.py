@@ -50,8 +50,10 @@ def check_inplace(self: Tensor) -> None:
     """PyTorch's refusal to modify a leaf that requires grad while grad mode is on."""
     if self._requires_grad and self._grad_fn is None and _mode.grad_enabled:
         raise RuntimeError(LEAF_INPLACE)
-    if self._view is not None and _mode.grad_enabled and (
-        self._requires_grad or (self._base is not None and self._base._requires_grad)
+    if (
+        self._view is not None
+        and _mode.grad_enabled
+        and (self._requires_grad or (self._base is not None and self._base._requires_grad))
     ):
         raise RuntimeError(VIEW_INPLACE_UNSUPPORTED)
 
@@ -94,9 +96,7 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
         if versions:
             vc = self._version_counter()
             node._versions = [
-                (-1, vc, vc.value)
-                if e[0] < 0
-                else e
+                (-1, vc, vc.value) if e[0] < 0 else e
                 for e in versions
                 if e[0] < 0 or node._saved[0][e[0]] is not self
             ]
@@ -152,15 +152,17 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
     """Copies ``src`` into this tensor in place, broadcasting and casting as needed."""
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
-    from tapegrad._ops._errors import broadcast_error
+    shape, src_shape = self._data.shape, src._data.shape
+    try:
+        target = jnp.broadcast_shapes(shape, src_shape)
+    except ValueError:
+        from tapegrad._ops._errors import broadcast_error
 
-    shape = self._data.shape
-    err = broadcast_error([shape, src._data.shape])
-    if err is not None or len(src._data.shape) > len(shape):
+        raise broadcast_error([shape, src_shape]) from None
+    if target != shape:
         raise RuntimeError(
-            f"output with shape {list(shape)} doesn't match the broadcast shape "
-            f"{list(jnp.broadcast_shapes(shape, src._data.shape)) if err is None else '?'}"
-        ) if err is None else err
+            f"output with shape {list(shape)} doesn't match the broadcast shape {list(target)}"
+        )
     check_inplace(self)
     result = dispatch(_copy, (self, src))
     return apply_inplace(self, result)

@@ -1,0 +1,107 @@
+"""The op table and dispatcher: one entry per op, cached kernels, taping rules."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import tapegrad as tg
+from tapegrad._ops import pointwise
+from tapegrad._ops._registry import OPS, defop
+
+
+def _trace_counter():
+    calls = []
+
+    def fn(x, y):
+        calls.append(1)  # runs only while jax traces
+        return x * y + 1
+
+    return fn, calls
+
+
+def _distinct_kernels(op) -> list:
+    return list({id(entry[0]): entry[0] for entry in op.kernels.values()}.values())
+
+
+def test_registering_a_name_twice_is_an_error():
+    with pytest.raises(ValueError, match="already registered"):
+        defop("mul", node="MulBackward0")(jnp.multiply)
+
+
+def test_every_differentiable_op_names_its_backward_node_like_pytorch():
+    for op in OPS.values():
+        if op.node_cls is not None:
+            name = op.node_cls.__name__
+            assert "Backward" in name, (op.name, name)
+
+
+def test_repeated_op_never_retraces_forward_or_backward():
+    fn, calls = _trace_counter()
+    op = defop("test_trace_counter", node="TestBackward0")(fn)
+    from tapegrad._ops._registry import dispatch
+
+    x = tg.randn(3, requires_grad=True)
+    y = tg.randn(3)
+    for _ in range(5):
+        out = dispatch(op, (x, y))
+        out.sum().backward()
+    # One trace for the forward kernel, one for the VJP kernel (which re-traces fn inside).
+    assert len(calls) == 2
+    # A new shape is a new trace, then cached again.
+    x2, y2 = tg.randn(4, requires_grad=True), tg.randn(4)
+    for _ in range(3):
+        dispatch(op, (x2, y2)).sum().backward()
+    assert len(calls) == 4
+    del OPS["test_trace_counter"]
+
+
+def test_kernel_cache_is_keyed_by_dtype_and_statics():
+    from tapegrad._ops._registry import dispatch
+
+    op = defop("test_cache_keys", node="TestSumBackward0", dtypes="sum", linear=True)(
+        lambda x, dim: jnp.sum(x, axis=dim)
+    )
+    x = tg.randn(2, 3)
+    for _ in range(3):
+        dispatch(op, (x,), (("dim", 0),))
+    dispatch(op, (x,), (("dim", 1),))
+    dispatch(op, (x.double(),), (("dim", 1),))
+    assert len(_distinct_kernels(op)) == 3  # (float32, 0), (float32, 1), (float64, 1)
+    del OPS["test_cache_keys"]
+
+
+def test_kernels_are_jax_jit_functions():
+    x = tg.randn(2)
+    pointwise.exp(x)
+    entry = next(iter(pointwise.UNARY["exp"].kernels.values()))
+    assert hasattr(entry[0], "lower")  # a jax.jit-wrapped function
+
+
+def test_integer_and_bool_results_never_require_grad():
+    x = tg.randn(3, requires_grad=True)
+    assert not x.long().requires_grad
+    assert not (x > 0).requires_grad
+    assert x.argmax().requires_grad is False
+    values, indices = x.max(0)
+    assert values.requires_grad
+    assert not indices.requires_grad
+
+
+def test_python_scalars_do_not_retrace_per_value():
+    x = tg.randn(3)
+    x + 0.5
+    (kernel,) = [
+        e[0] for k, e in pointwise._add.kernels.items() if k[0] == ((tg.float32, False), float)
+    ]
+    before = kernel._cache_size()
+    for v in (1.5, 2.5, 3.5, 4.5):
+        x + v
+    assert kernel._cache_size() == before
+
+
+def test_results_do_not_depend_on_jax_weak_types():
+    # float32 tensor with a Python float stays float32 even though x64 is on.
+    x = tg.ones(2)
+    assert (x * 2.5).dtype is tg.float32
+    assert (x * 2.5)._data.dtype == jnp.float32
+    assert jax.config.jax_enable_x64
