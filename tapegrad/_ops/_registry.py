@@ -32,8 +32,10 @@ _NO_EDGE = (None, 0)
 _SCALARS = (int, float, bool)
 
 INFERENCE_SAVED = (
-    "Inference tensors cannot be saved for backward. To work around you can make a clone to get "
-    "a normal tensor and use it in autograd."
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
+    "inference mode in computation tracked by autograd. To work around this, you can make a "
+    "clone to get a normal tensor and use it in autograd, or use `torch.no_grad()` instead of "
+    "`torch.inference_mode()`."
 )
 
 
@@ -326,18 +328,24 @@ def _output(op: Op, operands: tuple, array, statics: tuple, index: int | None = 
         _make_view(t, operands[0], op, statics, index, array)
     else:
         t._storage = Storage(array)
-    if _mode.inference:
-        t._is_inference = True
+        if _mode.inference:
+            t._is_inference = True
     return t
 
 
 def _make_view(t: Tensor, base: Tensor, op: Op, statics: tuple, index, array) -> None:
+    """Make ``t`` a view of ``base``. A view made while not taping keeps its base's
+    ``requires_grad`` and inference flag, as PyTorch's views do."""
     from tapegrad._view import ViewInfo
 
     t._storage = base._storage
     t._view = ViewInfo.child(base._view, base._storage, (op, statics, index), array)
     t._vc = base._version_counter()
     t._base = base._base if base._base is not None else base
+    if base._requires_grad:
+        t._requires_grad = True
+    if base._is_inference:
+        t._is_inference = True
 
 
 def _plain_outputs(op: Op, operands: tuple, out, statics: tuple):

@@ -15,6 +15,11 @@ from tapegrad._ops._registry import defop, dispatch
 from tapegrad._tensor import Tensor
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+INFERENCE_INPLACE = (
+    "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a "
+    "clone to get a normal tensor before doing inplace update.See "
+    "https://github.com/pytorch/rfcs/pull/17 for more details."
+)
 VIEW_INPLACE_UNSUPPORTED = (
     "in-place operation on a view of a tensor that requires grad is not supported yet: apply the "
     "op out of place (y = f(y)) or under tapegrad.no_grad()"
@@ -48,6 +53,8 @@ def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
 
 def check_inplace(self: Tensor) -> None:
     """PyTorch's refusal to modify a leaf that requires grad while grad mode is on."""
+    if self._is_inference and not _mode.inference:
+        raise RuntimeError(INFERENCE_INPLACE)
     if self._requires_grad and self._grad_fn is None and _mode.grad_enabled:
         raise RuntimeError(LEAF_INPLACE)
     if (
@@ -100,6 +107,11 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
                 for e in versions
                 if e[0] < 0 or node._saved[0][e[0]] is not self
             ]
+        old = self._grad_fn
+        if self._retains_grad and old is not None and old._retain:
+            # retain_grad follows the tensor to its new history (PyTorch's rebase_history).
+            old._retain.pop(self._output_nr, None)
+            node._add_retain_grad(result._output_nr, self)
         self._grad_fn = node
         self._output_nr = result._output_nr
         self._requires_grad = True
