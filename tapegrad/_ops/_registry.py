@@ -393,7 +393,7 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
         node._saved = None
     else:
         node._avals = None
-        node._saved = (operands, arrays)
+        node._saved = operands
         saves = op.saves
         if saves == "output":
             versions = None  # the output's counter is recorded once the output exists
@@ -429,7 +429,7 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
 
 # ----- backward of one node ---------------------------------------------------------------
 def _check_versions(node) -> None:
-    operands = node._saved[0]
+    operands = node._saved
     for entry in node._versions:
         i = entry[0]
         if i < 0:  # the saved output: (-1, its version counter, the version saved)
@@ -467,7 +467,11 @@ def apply_node(node, grads: list) -> list:
         res = op.vjp_kernel(cdt, statics, mask, node._avals)(*gs)
     else:
         _check_versions(node)
-        res = op.vjp_kernel(cdt, statics, mask, None)(*node._saved[1], *gs)
+        # Saved tensors are read now, as PyTorch does: a write through ``.data`` (which moves no
+        # version counter) is seen by backward. An in-place target was replaced by a frozen
+        # copy of its old value when it was overwritten (see ``inplace.apply_inplace``).
+        arrays = [o._data if isinstance(o, Tensor) else o for o in node._saved]
+        res = op.vjp_kernel(cdt, statics, mask, None)(*arrays, *gs)
     return _spread(mask, res)
 
 
@@ -495,8 +499,20 @@ def apply_node_graph(node, grads: list) -> list:
     else:
         _check_versions(node)
         vop = op.vjp_op(cdt, statics, mask, None)
-        res = dispatch(vop, (*node._saved[0], *gs))
+        res = dispatch(vop, (*_graph_operands(op, mask, node._saved), *gs))
     return _spread(mask, (res,) if vop.n_out == 1 else res)
+
+
+def _graph_operands(op: Op, mask: tuple, operands: tuple) -> tuple:
+    """The saved operands for a taped backward, detached where the VJP does not use them (the
+    gradient of ``x * 2`` does not depend on ``x``, so it must not require grad)."""
+    saves = op.saves
+    if saves in ("inputs", "output"):
+        return operands
+    used = set(saves(mask))
+    return tuple(
+        o.detach() if isinstance(o, Tensor) and i not in used else o for i, o in enumerate(operands)
+    )
 
 
 def _spread(mask: tuple, res) -> list:

@@ -12,13 +12,17 @@ import jax.numpy as jnp
 from tapegrad import _dtype as dt
 from tapegrad._grad_mode import state as _mode
 from tapegrad._ops._registry import defop, dispatch
-from tapegrad._tensor import Tensor
+from tapegrad._storage import Storage
+from tapegrad._tensor import Tensor, _new
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 INFERENCE_INPLACE = (
     "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a "
     "clone to get a normal tensor before doing inplace update.See "
     "https://github.com/pytorch/rfcs/pull/17 for more details."
+)
+VIEW_OF_LEAF_INPLACE = (
+    "a view of a leaf Variable that requires grad is being used in an in-place operation."
 )
 VIEW_INPLACE_UNSUPPORTED = (
     "in-place operation on a view of a tensor that requires grad is not supported yet: apply the "
@@ -52,16 +56,18 @@ def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
 
 
 def check_inplace(self: Tensor) -> None:
-    """PyTorch's refusal to modify a leaf that requires grad while grad mode is on."""
+    """PyTorch's refusals to modify, while grad mode is on, a leaf that requires grad or a view
+    of one; and to modify an inference tensor outside inference mode."""
     if self._is_inference and not _mode.inference:
         raise RuntimeError(INFERENCE_INPLACE)
-    if self._requires_grad and self._grad_fn is None and _mode.grad_enabled:
+    if not _mode.grad_enabled:
+        return
+    base = self._base
+    if base is not None and base._requires_grad and base._grad_fn is None:
+        raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+    if self._requires_grad and self._grad_fn is None and base is None:
         raise RuntimeError(LEAF_INPLACE)
-    if (
-        self._view is not None
-        and _mode.grad_enabled
-        and (self._requires_grad or (self._base is not None and self._base._requires_grad))
-    ):
+    if self._view is not None and (self._requires_grad or base._requires_grad):
         raise RuntimeError(VIEW_INPLACE_UNSUPPORTED)
 
 
@@ -95,17 +101,23 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
             )
         result = result.to(sd)
     node = result._grad_fn
+    old_array = self._data
     write(self, result._data)
     if node is not None:
-        # The node computes from an immutable snapshot of self's old value, so this write does
-        # not invalidate self as a saved input; a saved output is now self at its new version.
+        # The node must compute from self's old value, which the write just replaced: it keeps
+        # a frozen copy of it (with self's old history) instead of self. A saved output is now
+        # self at its new version.
+        saved = node._saved
+        if saved is not None and any(o is self for o in saved):
+            frozen = _frozen(self, old_array)
+            node._saved = tuple(frozen if o is self else o for o in saved)
         versions = node._versions
         if versions:
             vc = self._version_counter()
             node._versions = [
                 (-1, vc, vc.value) if e[0] < 0 else e
                 for e in versions
-                if e[0] < 0 or node._saved[0][e[0]] is not self
+                if e[0] < 0 or saved[e[0]] is not self
             ]
         old = self._grad_fn
         if self._retains_grad and old is not None and old._retain:
@@ -116,6 +128,18 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
         self._output_nr = result._output_nr
         self._requires_grad = True
     return self
+
+
+def _frozen(self: Tensor, array) -> Tensor:
+    """A tensor holding ``array`` with ``self``'s current autograd identity."""
+    f = _new(Tensor)
+    f._storage = Storage(array)
+    f._requires_grad = self._requires_grad
+    f._grad_fn = self._grad_fn
+    f._output_nr = self._output_nr
+    if f._grad_fn is None and f._requires_grad:
+        f._grad_acc = self._grad_acc
+    return f
 
 
 def inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:

@@ -1,9 +1,8 @@
-"""``tapegrad.autograd``: ``backward``, ``grad`` and the graph's node types."""
+"""``tapegrad.autograd``: ``backward``, ``grad``, the grad modes and the graph's node types."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+from tapegrad import _grad_mode as grad_mode
 from tapegrad._grad_mode import (
     enable_grad,
     inference_mode,
@@ -21,6 +20,7 @@ __all__ = [
     "backward",
     "enable_grad",
     "grad",
+    "grad_mode",
     "graph",
     "inference_mode",
     "is_grad_enabled",
@@ -28,5 +28,3 @@ __all__ = [
     "no_grad",
     "set_grad_enabled",
 ]
-
-del Sequence

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["legacy_type_name", "modified_inplace", "modified_output"]
+__all__ = [
+    "HOOK_REPLACED_NONE",
+    "hook_changed_size",
+    "hook_changed_type",
+    "hook_not_tensor",
+    "hook_not_tuple",
+    "hook_wrong_count",
+    "legacy_type_name",
+    "modified_inplace",
+    "modified_output",
+]
 
 _LEGACY = {
     "float32": "FloatTensor",
@@ -55,3 +65,38 @@ def modified_output(node, version: int, expected: int) -> RuntimeError:
     name = legacy_type_name(from_numpy_dtype(dtype).name)
     where = f", which is output 0 of {_short(node)},"
     return RuntimeError(_message(name, list(shape), where, version, expected))
+
+
+# ----- hooks (torch/csrc/autograd/python_hook.cpp) ----------------------------------------------
+HOOK_REPLACED_NONE = "can't replace a None gradient with a non-None value"
+
+
+def _typename(obj: object) -> str:
+    from tapegrad._grad_mode import _typename
+
+    return _typename(obj)
+
+
+def hook_not_tensor(result: object) -> str:
+    return f"expected Variable, but hook returned '{_typename(result)}'"
+
+
+def hook_not_tuple(result: object) -> str:
+    return f"expected tuple, but hook returned '{_typename(result)}'"
+
+
+def hook_wrong_count(name: str, got: int, expected: int) -> str:
+    return (
+        f"hook '{name}' has returned an incorrect number of values (got {got}, but expected "
+        f"{expected})"
+    )
+
+
+def hook_changed_type(name: str, original, result) -> str:
+    was = legacy_type_name(original.dtype.name, original.device.type)
+    got = legacy_type_name(result.dtype.name, result.device.type)
+    return f"hook '{name}' has changed the type of value (was {was} got {got})"
+
+
+def hook_changed_size(name: str) -> str:
+    return f"hook '{name}' has changed the size of value"

@@ -10,6 +10,12 @@ __all__ = ["AccumulateGrad", "Node", "RemovableHandle", "node_class"]
 
 _seq = itertools.count()
 
+# Nodes implemented in PyTorch's C++ autograd (not generated from derivatives.yaml) report a
+# namespaced ``name()``, while their repr uses the bare class name.
+_TORCH_NAMESPACED = frozenset({"AccumulateGrad", "CopyBackwards"})
+
+_metadata: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 SECOND_BACKWARD = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
     "they have already been freed). Saved intermediate values of the graph are freed when you "
@@ -72,8 +78,17 @@ class Node:
         self._released = False
 
     def name(self) -> str:
-        """The node's class name, e.g. ``MulBackward0``."""
-        return type(self).__name__
+        """The node's name, e.g. ``MulBackward0`` or ``torch::autograd::AccumulateGrad``."""
+        name = type(self).__name__
+        return f"torch::autograd::{name}" if name in _TORCH_NAMESPACED else name
+
+    @property
+    def metadata(self) -> dict:
+        """A dict for the user's own annotations of this node, empty at first."""
+        d = _metadata.get(self)
+        if d is None:
+            d = _metadata[self] = {}
+        return d
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} object at {hex(id(self))}>"
@@ -89,13 +104,22 @@ class Node:
         self._retain[output_nr] = weakref.ref(tensor)
 
     def register_hook(self, fn: Callable) -> RemovableHandle:
-        """Registers a hook ``fn(grad_inputs, grad_outputs)`` run after this node computes."""
+        """Registers a hook ``fn(grad_inputs, grad_outputs)`` run after this node computes.
+
+        ``grad_inputs`` holds one gradient per entry of ``next_functions`` (empty for
+        AccumulateGrad), ``grad_outputs`` the gradients this node received. A tuple returned by
+        the hook replaces ``grad_inputs``; None leaves them unchanged.
+        """
         if self._post_hooks is None:
             self._post_hooks = {}
         return RemovableHandle(self._post_hooks, fn)
 
     def register_prehook(self, fn: Callable) -> RemovableHandle:
-        """Registers a hook ``fn(grad_outputs)`` run before this node computes."""
+        """Registers a hook ``fn(grad_outputs)`` run before this node computes.
+
+        It runs after the hooks registered on the tensors this node produced. A tuple returned
+        by the hook replaces ``grad_outputs``; None leaves them unchanged.
+        """
         if self._pre_hooks is None:
             self._pre_hooks = {}
         return RemovableHandle(self._pre_hooks, fn)
