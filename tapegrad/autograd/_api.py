@@ -79,12 +79,25 @@ def _make_grads(outputs: tuple, grads: tuple, create_graph: bool) -> list:
                         f"{out.dtype}"
                     )
                 a = out._data
-                new_grads.append(jnp.ones(a.shape, a.dtype))
+                new_grads.append(_implicit_ones(a.shape, a.dtype))
             else:
                 new_grads.append(None)
         else:
             raise TypeError(f"gradients can be either Tensors or None, but got {type(g).__name__}")
     return new_grads
+
+
+_ONES: dict = {}
+
+
+def _implicit_ones(shape: tuple, dtype):
+    """The implicit gradient of a one-element output, made once per shape and dtype (JAX
+    arrays are immutable, so sharing it is safe; an eager ``jnp.ones`` costs ~100 us)."""
+    key = (shape, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = _ONES[key] = jnp.ones(shape, dtype)
+    return ones
 
 
 def _roots(outputs: tuple, grads: list, create_graph: bool) -> tuple[list, list]:
