@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 __all__ = [
     "dtype",
@@ -56,7 +55,11 @@ class dtype:
         return self
 
     def to_complex(self) -> dtype:
-        raise TypeError("tapegrad has no complex dtypes")
+        raise RuntimeError(
+            f"Unknown Complex ScalarType for {_LEGACY_NAMES[self.name]}"
+            if not self.is_floating_point
+            else "tapegrad has no complex dtypes"
+        )
 
 
 _BOOL, _INT, _FLOAT = 0, 1, 2
@@ -86,8 +89,67 @@ ALIASES = {
 }
 
 
+# The C++ names PyTorch's kernels print in "... not implemented for 'Long'" errors.
+_LEGACY_NAMES = {
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "float32": "Float",
+    "float64": "Double",
+}
+# Python types PyTorch accepts wherever it takes a dtype (``torch.ones(2, dtype=float)``).
+_PYTHON_TYPES = {float: float64, int: int64, bool: bool_}
+
+
 def _by_name(name: str) -> dtype:
     return _NAMES[name]
+
+
+def legacy_name(d: dtype) -> str:
+    """PyTorch's C++ name of ``d`` (``Long`` for int64), as its kernel errors print it."""
+    return _LEGACY_NAMES[d.name]
+
+
+def canonical(d, fn: str) -> dtype | None:
+    """``d`` as a tapegrad dtype: ``None`` stays None and Python's ``float``/``int``/``bool`` map to
+    float64/int64/bool as in PyTorch; anything else is PyTorch's TypeError for function ``fn``."""
+    if d is None or isinstance(d, dtype):
+        return d
+    if d in _PYTHON_TYPES:
+        return _PYTHON_TYPES[d]
+    raise TypeError(f"{fn}(): argument 'dtype' must be torch.dtype, not {type(d).__name__}")
+
+
+def cast(x, to: np.dtype):
+    """Converts the jax array ``x`` to dtype ``to`` as PyTorch's CPU kernels do.
+
+    Floats become integers by truncation through a 32-bit integer (64-bit for int64), so values
+    that fit wrap around as in C (``-1.5`` becomes 255 as uint8); values out of that range, NaN
+    and infinities become the integer's minimum, as x86's conversion instructions give. XLA's own
+    conversion saturates instead. Floats become bools by their bits, so subnormals are True.
+    """
+    to = np.dtype(to)
+    src = np.dtype(x.dtype)
+    if src.kind == "f" and to == np.bool_:
+        # Any set bit but the sign's is True: XLA's CPU comparisons flush subnormals to zero.
+        bits = lax.bitcast_convert_type(x, np.dtype(f"uint{src.itemsize * 8}"))
+        return (bits << 1) != 0
+    if src.kind != "f" or to.kind not in "iu":
+        return lax.convert_element_type(x, to)
+    wide = np.dtype(np.int64 if to == np.int64 else np.int32)
+    bits = wide.itemsize * 8
+    if src.itemsize < 4:
+        x = lax.convert_element_type(x, np.float32)
+    lo, hi = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1)
+    bad = jnp.isnan(x) | (x < lo) | (x >= hi)
+    safe = jnp.where(bad, 0, x)
+    y = jnp.where(bad, np.iinfo(wide).min, lax.convert_element_type(safe, wide))
+    return lax.convert_element_type(y, to)
 
 
 def from_numpy_dtype(np_dtype) -> dtype:
@@ -95,8 +157,12 @@ def from_numpy_dtype(np_dtype) -> dtype:
     try:
         return _FROM_NUMPY[np.dtype(np_dtype)]
     except (KeyError, TypeError):
+        try:
+            name = "numpy." + np.dtype(np_dtype).type.__name__
+        except TypeError:
+            name = str(np_dtype)
         raise TypeError(
-            f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only supported types are: "
+            f"can't convert np.ndarray of type {name}. The only supported types are: "
             "float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8, and bool."
         ) from None
 
@@ -123,10 +189,14 @@ _PROMOTE = {(a, b): _promote_pair(a, b) for a in ALL_DTYPES for b in ALL_DTYPES}
 
 def promote_types(type1: dtype, type2: dtype) -> dtype:
     """The smallest dtype to which both ``type1`` and ``type2`` can be cast (PyTorch's table)."""
-    return _PROMOTE[type1, type2]
+    try:
+        return _PROMOTE[type1, type2]
+    except (KeyError, TypeError):
+        return _PROMOTE[canonical(type1, "promote_types"), canonical(type2, "promote_types")]
 
 
-class _DefaultDtype(threading.local):
+class _DefaultDtype:
+    # Process-wide, as in PyTorch: a thread sees the default dtype another thread set.
     value = float32
 
 
@@ -139,11 +209,33 @@ def get_default_dtype() -> dtype:
 
 
 def set_default_dtype(d: dtype) -> None:
-    """Set the default floating point dtype; only ``float32`` and ``float64`` are supported."""
-    if d not in (float32, float64, float16, bfloat16):
+    """Set the default floating point dtype (float32, float64, float16 or bfloat16).
+
+    It is the dtype of Python floats in ``tensor`` and in promotion, and of the float factories
+    (``ones``, ``rand``, ``arange`` with float arguments, ...).
+    """
+    if not isinstance(d, dtype):
+        raise TypeError(
+            "invalid dtype object: only floating-point types are supported as the default type"
+        )
+    if not d.is_floating_point:
         raise TypeError("only floating-point types are supported as the default type")
     _default.value = d
     _RESULT_CACHE.clear()
+    for callback in _DEFAULT_DTYPE_LISTENERS:
+        callback()
+
+
+# Callbacks run after the default dtype changes: caches of results that depend on it (the
+# dtype of Python floats) register here to be cleared.
+_DEFAULT_DTYPE_LISTENERS: list = []
+
+
+def on_default_dtype_change(callback):
+    """Register ``callback()`` to run whenever ``set_default_dtype`` changes the default dtype
+    (usable as a decorator); a cache keyed on operand types must clear itself then."""
+    _DEFAULT_DTYPE_LISTENERS.append(callback)
+    return callback
 
 
 def _combine(higher: dtype | None, lower: dtype | None) -> dtype | None:

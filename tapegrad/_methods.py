@@ -20,7 +20,7 @@ from tapegrad._tensor import Tensor
 
 @defop("to", node="ToCopyBackward0", dtypes="keep", linear=True)
 def _to_dtype(x, dtype):
-    return x.astype(dtype)
+    return dt.cast(x, dtype)
 
 
 @defop("clone", node="CloneBackward0", dtypes="keep", linear=True)
@@ -28,38 +28,78 @@ def _clone(x):
     return x
 
 
-def _cast(self: Tensor, dtype: dt.dtype) -> Tensor:
-    if self.dtype is dtype:
+def _cast(self: Tensor, dtype: dt.dtype, copy: bool = False) -> Tensor:
+    """``self`` converted to ``dtype`` (``ToCopyBackward0``); ``self`` itself when it already has
+    that dtype, unless ``copy``."""
+    if self.dtype is dtype and not copy:
         return self
-    return dispatch(_to_dtype, (self,), (("dtype", dtype.jax),))
+    return dispatch(_to_dtype, (self,), (("dtype", dtype.numpy),))
+
+
+TO_SIGNATURES = (
+    " * (torch.device device = None, torch.dtype dtype = None, bool non_blocking = False, "
+    "bool copy = False, *, torch.memory_format memory_format = None)\n"
+    " * (torch.dtype dtype, bool non_blocking = False, bool copy = False, *, "
+    "torch.memory_format memory_format = None)\n"
+    " * (Tensor tensor, bool non_blocking = False, bool copy = False, *, "
+    "torch.memory_format memory_format = None)\n"
+)
+
+
+def _to_error(args, kwargs) -> TypeError:
+    # PyTorch's formatting: keywords sorted, and a trailing ", " when there are only keywords.
+    named = [f"{k}={type(kwargs[k]).__name__}" for k in sorted(kwargs)]
+    if args:
+        got = ", ".join([type(a).__name__ for a in args] + named)
+    else:
+        got = "".join(f"{n}, " for n in named)
+    return TypeError(
+        f"to() received an invalid combination of arguments - got ({got}), but "
+        f"expected one of:\n{TO_SIGNATURES}"
+    )
+
+
+_PY_DTYPES = (float, int, bool)
 
 
 def _parse_to(args, kwargs):
-    dtype = kwargs.pop("dtype", None)
-    device = kwargs.pop("device", None)
-    kwargs.pop("non_blocking", None)
-    copy = kwargs.pop("copy", False)
-    if kwargs:
-        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-    for a in args:
-        if isinstance(a, dt.dtype):
-            dtype = a
-        elif isinstance(a, Tensor):
-            dtype, device = a.dtype, a.device
-        elif isinstance(a, (str, _device, int)) and not isinstance(a, bool):
-            device = a
-        elif isinstance(a, bool):
-            pass
-        else:
-            raise TypeError(f"to() received an invalid combination of arguments: {a!r}")
-    return dtype, device, copy
+    """PyTorch's three ``to`` signatures: (device, dtype, non_blocking, copy),
+    (dtype, non_blocking, copy) and (tensor, non_blocking, copy)."""
+    options = dict(kwargs)
+    dtype = options.pop("dtype", None)
+    device = options.pop("device", None)
+    options.pop("non_blocking", None)
+    options.pop("memory_format", None)
+    copy = options.pop("copy", False)
+    if options:
+        raise _to_error(args, kwargs)
+    rest = list(args)
+    if rest and isinstance(rest[0], Tensor):
+        other = rest.pop(0)
+        dtype, device = other.dtype, other.device
+    elif rest and (isinstance(rest[0], dt.dtype) or rest[0] in _PY_DTYPES):
+        dtype = rest.pop(0)
+    elif rest and isinstance(rest[0], (str, _device, int)) and not isinstance(rest[0], bool):
+        device = rest.pop(0)
+        if rest and (isinstance(rest[0], dt.dtype) or rest[0] in _PY_DTYPES):
+            dtype = rest.pop(0)
+    if len(rest) > 2 or not all(isinstance(a, bool) for a in rest):
+        raise _to_error(args, kwargs)
+    if len(rest) == 2:
+        copy = rest[1]
+    return dt.canonical(dtype, "to"), device, copy
 
 
 def to(self: Tensor, *args, **kwargs) -> Tensor:
-    """Returns the tensor with the given dtype and/or device (``self`` if nothing changes)."""
+    """Returns the tensor with the given dtype and/or device: ``self`` itself when nothing
+    changes (unless ``copy=True``), otherwise a converted copy (``ToCopyBackward0``).
+
+    ``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)``, ``t.to(other)``; floats convert to
+    integers by truncation, as in PyTorch.
+    """
     dtype, device, copy = _parse_to(args, kwargs)
     out = self
-    if dtype is not None:
+    if dtype is not None and dtype is not self.dtype:
         out = _cast(out, dtype)
     if device is not None:
         jdev = to_jax_device(device)
@@ -71,7 +111,7 @@ def to(self: Tensor, *args, **kwargs) -> Tensor:
                 )
             out = make(jax.device_put(out._data, jdev))
     if copy and out is self:
-        out = clone(self)
+        out = _cast(self, self.dtype, copy=True)
     return out
 
 
@@ -88,6 +128,7 @@ def _to_method(dtype: dt.dtype):
 
 
 def type_as(self: Tensor, other: Tensor) -> Tensor:
+    """``self`` converted to ``other``'s dtype (``self`` itself when they already agree)."""
     return _cast(self, other.dtype)
 
 
@@ -99,8 +140,9 @@ def _new_factory(fn):
 
 
 def new_full(self: Tensor, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    return full(size, fill_value, dtype=dtype or self.dtype, device=device,
-                requires_grad=requires_grad)
+    return full(
+        size, fill_value, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad
+    )
 
 
 def new_tensor(self: Tensor, data, *, dtype=None, device=None, requires_grad=False):
@@ -122,15 +164,12 @@ def _rtruediv(self: Tensor, other) -> Tensor:
 
 
 def _rfloordiv(self: Tensor, other) -> Tensor:
-    from tapegrad._creation import scalar_tensor
-
-    return pointwise.floor_divide(scalar_tensor(other, self), self)
+    # The scalar stays a wrapped number so it promotes as one (``2.5 // int_tensor`` is float).
+    return pointwise.floor_divide(other, self)
 
 
 def _rmod(self: Tensor, other) -> Tensor:
-    from tapegrad._creation import scalar_tensor
-
-    return pointwise.remainder(scalar_tensor(other, self), self)
+    return pointwise.remainder(other, self)
 
 
 def _rpow(self: Tensor, other) -> Tensor:

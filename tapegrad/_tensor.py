@@ -43,13 +43,23 @@ NON_LEAF_REQUIRES_GRAD = (
     "you can only change requires_grad flags of leaf variables. If you want to use a computed "
     "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
 )
+SCALAR_CONVERSION = "only one element tensors can be converted to Python scalars"
+# PyTorch words these two differently: requires_grad_() and the requires_grad setter.
 NON_FLOAT_REQUIRES_GRAD = "only Tensors of floating point dtype can require gradients"
+NON_FLOAT_SETTER = "only Tensors of floating point and complex dtype can require gradients"
 NON_LEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
     "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
     "to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
     "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead."
 )
+
+
+def _requires_grad_leaf_error(requires_grad: bool) -> str:
+    # PyTorch's requires_grad_leaf_error: the detach() hint only when turning grad off.
+    if requires_grad:
+        return "you can only change requires_grad flags of leaf variables."
+    return NON_LEAF_REQUIRES_GRAD
 
 
 class Tensor:
@@ -168,19 +178,31 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if self._grad_fn is not None:
-            raise RuntimeError(NON_LEAF_REQUIRES_GRAD)
+            raise RuntimeError(_requires_grad_leaf_error(bool(value)))
+        self._set_requires_grad(bool(value))
+
+    def _set_requires_grad(self, value: bool, message: str = NON_FLOAT_SETTER) -> None:
         if value and not self.dtype.is_floating_point:
-            raise RuntimeError(NON_FLOAT_REQUIRES_GRAD)
+            raise RuntimeError(message)
         if value and self._is_inference:
             raise RuntimeError(
                 "Setting requires_grad=True on inference tensor outside InferenceMode is not "
                 "allowed."
             )
-        self._requires_grad = bool(value)
+        self._requires_grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Change if autograd should record operations on this tensor: sets it in place."""
-        self.requires_grad = requires_grad
+        """Change if autograd should record operations on this tensor: sets it in place.
+
+        As in PyTorch, ``requires_grad_(True)`` on a non-leaf (which already requires grad) is a
+        no-op, while ``requires_grad_(False)`` on a non-leaf raises.
+        """
+        requires_grad = bool(requires_grad)
+        if self._grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError(_requires_grad_leaf_error(False))
+            return self
+        self._set_requires_grad(requires_grad, NON_FLOAT_REQUIRES_GRAD)
         return self
 
     @property
@@ -206,9 +228,7 @@ class Tensor:
                     f"{type(value).__name__}"
                 )
             if value.dtype is not self.dtype:
-                raise RuntimeError(
-                    "assigned grad has data of a different type"
-                )
+                raise RuntimeError("assigned grad has data of a different type")
             if value._data.shape != self._data.shape:
                 raise RuntimeError("assigned grad has data of a different size")
         self._grad = value
@@ -311,9 +331,7 @@ class Tensor:
     @data.setter
     def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
-            raise TypeError(
-                f"data must be a Tensor, not {type(value).__name__}"
-            )
+            raise TypeError(f"data must be a Tensor, not {type(value).__name__}")
         self._storage = value._storage
         self._view = value._view
         self._meta = None
@@ -346,31 +364,32 @@ class Tensor:
         arr = np.asarray(self._data)
         return arr if dtype is None else arr.astype(dtype)
 
-    def _scalar_value(self, kind: str):
+    def _scalar_value(self):
         a = self._data
         if a.size != 1:
-            raise RuntimeError(
-                f"{kind}: a Tensor with {a.size} elements cannot be converted to Scalar"
-                if kind != "bool"
-                else "Boolean value of Tensor with more than one value is ambiguous"
-            )
+            raise ValueError(SCALAR_CONVERSION)
         return np.asarray(a).reshape(()).item()
 
     def __bool__(self) -> bool:
-        return bool(self._scalar_value("bool"))
+        a = self._data
+        if a.size != 1:
+            raise RuntimeError(
+                "Boolean value of Tensor with "
+                + ("no values" if a.size == 0 else "more than one value")
+                + " is ambiguous"
+            )
+        return bool(np.asarray(a).reshape(()).item())
 
     def __float__(self) -> float:
-        return float(self._scalar_value("float"))
+        return float(self._scalar_value())
 
     def __int__(self) -> int:
-        return int(self._scalar_value("int"))
+        return int(self._scalar_value())
 
     def __index__(self) -> int:
         if self.dtype.is_floating_point or self.numel() != 1:
-            raise TypeError(
-                "only integer tensors of a single element can be converted to an index"
-            )
-        return int(self._scalar_value("int"))
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._scalar_value())
 
     def __hash__(self) -> int:
         return id(self)
@@ -391,7 +410,7 @@ class Tensor:
             self.dtype,
             device=None if dev.type == "cpu" else str(dev),
             requires_grad=self._requires_grad and gf is None,
-            grad_fn_name=None if gf is None else gf.name(),
+            grad_fn_name=None if gf is None else _grad_fn_name(gf),
             prefix=self._repr_prefix(),
         )
 
@@ -421,6 +440,15 @@ class Tensor:
 
 
 _new = object.__new__
+
+
+def _grad_fn_name(node) -> str:
+    # As torch/_tensor_str.py: the node's class name (CopyBackwards, not
+    # torch::autograd::CopyBackwards); a C++ node without a Python class prints its name's tail.
+    name = type(node).__name__
+    if name == "CppFunction":
+        name = node.name().rsplit("::", 1)[-1]
+    return name
 
 
 def _wrap(array: jax.Array) -> Tensor:

@@ -252,6 +252,15 @@ def _explain(op: Op, arrays: list, statics: tuple, exc: Exception) -> Exception:
     return explain(op, arrays, statics, exc)
 
 
+@dt.on_default_dtype_change
+def _forget_promotions() -> None:
+    """Entries keyed by operand types hold a compute dtype that may follow the default dtype
+    (``int_tensor * 0.5``); drop them. Entries keyed by compute dtype keep the jit kernels."""
+    for op in OPS.values():
+        for key in [k for k in op.kernels if type(k[0]) is tuple]:
+            del op.kernels[key]
+
+
 def _resolve(op: Op, keys: tuple, statics: tuple) -> tuple:
     """The (kernel, compute dtype) for operands described by ``keys``, cached on the op."""
     rule = op.rule
