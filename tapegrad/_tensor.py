@@ -251,9 +251,10 @@ class Tensor:
         ref = self._grad_acc
         node = ref() if ref is not None else None
         if node is None:
-            from tapegrad.autograd.graph import AccumulateGrad
-
-            node = AccumulateGrad(self)
+            global _AccumulateGrad
+            if _AccumulateGrad is None:
+                from tapegrad.autograd.graph import AccumulateGrad as _AccumulateGrad
+            node = _AccumulateGrad(self)
             self._grad_acc = weakref.ref(node)
         return node
 
@@ -440,6 +441,7 @@ class Tensor:
 
 
 _new = object.__new__
+_AccumulateGrad = None  # tapegrad.autograd.graph.AccumulateGrad, imported on first use
 
 
 def _grad_fn_name(node) -> str:

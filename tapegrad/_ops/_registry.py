@@ -389,8 +389,6 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
             edges.append(_NO_EDGE)
     node = _new(op.node_cls)
     node._seq = next(_node_seq)
-    node._tensor_hooks = node._retain = node._pre_hooks = node._post_hooks = None
-    node._released = False
     node.next_functions = tuple(edges)
     node._op = op
     node._key = key

@@ -52,30 +52,28 @@ class Node:
     the node is ``None`` for operands that do not need a gradient.
     """
 
+    # Hot fields are slots; rarely-set ones (hooks, retain_grad, released) are class-level
+    # defaults stored in the instance dict only when set, so taping a node sets few fields.
     __slots__ = (
+        "__dict__",
         "__weakref__",
         "_avals",
         "_key",
         "_op",
         "_out_avals",
-        "_post_hooks",
-        "_pre_hooks",
-        "_released",
-        "_retain",
         "_saved",
         "_seq",
-        "_tensor_hooks",
         "_versions",
         "next_functions",
     )
+    _tensor_hooks = None
+    _retain = None
+    _pre_hooks = None
+    _post_hooks = None
+    _released = False
 
     def __init__(self) -> None:
         self._seq = next(_seq)
-        self._tensor_hooks = None
-        self._retain = None
-        self._pre_hooks = None
-        self._post_hooks = None
-        self._released = False
 
     def name(self) -> str:
         """The node's name, e.g. ``MulBackward0`` or ``torch::autograd::AccumulateGrad``."""
