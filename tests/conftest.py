@@ -1,4 +1,4 @@
-"""Shared test fixtures."""
+"""Shared test configuration and fixtures."""
 
 from __future__ import annotations
 

@@ -39,9 +39,7 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...] | None:
 
 def normalize_size(size: Sequence) -> tuple[int, ...]:
     """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` all become ``(2, 3)``."""
-    if len(size) == 1 and isinstance(size[0], (tuple, list)) or (
-        len(size) == 1 and type(size[0]).__name__ == "Size"
-    ):
+    if len(size) == 1 and (isinstance(size[0], (tuple, list)) or type(size[0]).__name__ == "Size"):
         size = tuple(size[0])
     out = []
     for s in size:

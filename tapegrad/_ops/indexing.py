@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops.shape import STRIDE_RULES, rule_basic_index
 from tapegrad._tensor import Tensor
 
 # A basic index is encoded statically: ("i", n) | ("s", start, stop, step) | None (new axis).
@@ -33,27 +34,34 @@ _BASIC_OPS = {
     None: _view_index_op("index_unsqueeze_view", "UnsqueezeBackward0"),
     "alias": _view_index_op("index_alias_view", "AliasBackward0"),
 }
+STRIDE_RULES.update({op.name: rule_basic_index for op in _BASIC_OPS.values()})
 
 
 def _advanced_fn(x, *index_arrays, index):
     key = []
     arrays = iter(index_arrays)
+    dim = 0  # the dim of ``x`` the next item indexes
     for item in index:
         if item == "T":
             key.append(next(arrays))
         elif item is None:
             key.append(None)
+            continue
         elif item[0] == "i":
             key.append(item[1])
         elif item[0] == "b":
-            key.append(np.bool_(item[1]))
+            # A bool scalar indexes a new axis of size one with [0] (True) or [] (False).
+            x = jnp.expand_dims(x, dim)
+            key.append(jnp.zeros((1 if item[1] else 0,), jnp.int64))
         else:
             key.append(slice(item[1], item[2], item[3]))
+        dim += 1
     return x[tuple(key)]
 
 
 _index = defop("index", node="IndexBackward0", dtypes="keep")(_advanced_fn)
 
+_FILL = slice(None)  # the dims an index leaves out (or an Ellipsis spans), told apart by identity
 TOO_MANY = "too many indices for tensor of dimension {}"
 INDEX_TYPES = (
     "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "
@@ -66,7 +74,7 @@ def _expand_index(index) -> list:
         index = (index,)
     out = []
     for item in index:
-        if isinstance(item, (list,)) or isinstance(item, np.ndarray):
+        if isinstance(item, (list, np.ndarray)):
             from tapegrad._creation import tensor
 
             item = tensor(item)
@@ -82,29 +90,53 @@ def _consumes(item) -> int:
     return 1
 
 
-def getitem(x: Tensor, index):
-    """``x[index]`` as PyTorch reads it."""
-    items = _expand_index(index)
-    shape = x._data.shape
-    ndim = len(shape)
+ZERO_DIM_INT = (
+    "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in C++ "
+    "to convert a 0-dim tensor to a number"
+)
+
+
+def _expand_ellipses(items: list, ndim: int) -> tuple[list, list]:
+    """The index items with the dims an Ellipsis spans (or the index leaves out) as full slices,
+    each with its position in the user's index (None for those fills)."""
     used = sum(_consumes(i) for i in items)
-    n_ellipsis = sum(1 for i in items if i is Ellipsis)
-    if n_ellipsis > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
     if used > ndim:
         raise IndexError(TOO_MANY.format(ndim))
-    if n_ellipsis:
-        pos = next(k for k, i in enumerate(items) if i is Ellipsis)
-        items = items[:pos] + [slice(None)] * (ndim - used) + items[pos + 1 :]
-    else:
-        items = items + [slice(None)] * (ndim - used)
+    out, positions = [], []
+    fill = ndim - used
+    for pos, item in enumerate(items):
+        if item is Ellipsis:
+            # PyTorch lets each Ellipsis span the unindexed dims; only the first has any left.
+            out += [_FILL] * fill
+            positions += [None] * fill
+            fill = 0
+        else:
+            out.append(item)
+            positions.append(pos)
+    out += [_FILL] * fill
+    positions += [None] * fill
+    return out, positions
+
+
+def getitem(x: Tensor, index):
+    """``x[index]`` as PyTorch reads it."""
+    shape = x._data.shape
+    ndim = len(shape)
+    if isinstance(index, str):
+        raise TypeError(f"new(): invalid data type '{type(index).__name__}'")
+    if ndim == 0 and not isinstance(index, tuple):
+        if isinstance(index, slice):
+            raise IndexError("slice() cannot be applied to a 0-dim tensor.")
+        if isinstance(index, int) and not isinstance(index, bool):
+            raise IndexError(ZERO_DIM_INT)
+    items, positions = _expand_ellipses(_expand_index(index), ndim)
 
     static = []
     tensors = []
     advanced = False
     dim = 0
     last = "alias"
-    for item in items:
+    for item, pos in zip(items, positions, strict=True):
         if item is None:
             static.append(None)
             last = None
@@ -113,6 +145,8 @@ def getitem(x: Tensor, index):
             from tapegrad._creation import tensor
 
             item = tensor(item)
+        if isinstance(item, Tensor) and item.ndim == 0 and _is_integer(item):
+            item = item.item()  # PyTorch reads a 0-d integer tensor as an int index
         if isinstance(item, Tensor):
             static.extend(_tensor_index(item, shape, dim, tensors))
             advanced = True
@@ -129,7 +163,9 @@ def getitem(x: Tensor, index):
             start, stop, step = slice(start, stop, step).indices(size)
             stop = max(stop, start)
             static.append(("s", start, stop, step))
-            if (start, stop, step) != (0, size, 1) or item != slice(None):
+            # PyTorch slices ``x[a:b]`` always, but skips the no-op slices of a tuple index.
+            explicit_single = item is not _FILL and not isinstance(index, tuple)
+            if (start, stop, step) != (0, size, 1) or explicit_single:
                 last = "s"
             dim += 1
             continue
@@ -137,7 +173,8 @@ def getitem(x: Tensor, index):
             i = item.__index__()
             size = shape[dim]
             if not -size <= i < size:
-                raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {size}")
+                # PyTorch names the item's position in the index, not the dim it indexes.
+                raise IndexError(f"index {i} is out of bounds for dimension {pos} with size {size}")
             static.append(("i", i % size))
             last = "i"
             dim += 1
@@ -150,6 +187,10 @@ def getitem(x: Tensor, index):
     if last == "alias" and any(s is None for s in static):
         last = None
     return dispatch(_BASIC_OPS[last], (x,), (("index", static),))
+
+
+def _is_integer(t: Tensor) -> bool:
+    return not t.dtype.is_floating_point and t.dtype.name not in ("bool", "uint8")
 
 
 def _tensor_index(item: Tensor, shape: tuple, dim: int, tensors: list) -> list:
@@ -171,16 +212,18 @@ def _tensor_index(item: Tensor, shape: tuple, dim: int, tensors: list) -> list:
             tensors.append(_wrap(jnp.asarray(idx, jnp.int64)))
         return ["T"] * k
     if item.dtype.is_floating_point:
-        raise IndexError(
-            "tensors used as indices must be long, int, byte or bool tensors"
-        )
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     idx = np.asarray(item._data)
     size = shape[dim]
     if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        bad = lo if lo < -size else hi if hi >= size else None
-        if bad is not None:
-            raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
+        bad = idx[(idx < -size) | (idx >= size)]
+        if bad.size:
+            # PyTorch's index kernel moves the indexed dims to the front: it names the
+            # index tensor's position among the index tensors.
+            raise IndexError(
+                f"index {int(bad[0])} is out of bounds for dimension {len(tensors)} with size "
+                f"{size}"
+            )
     tensors.append(item)
     return ["T"]
 

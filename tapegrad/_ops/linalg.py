@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
-from tapegrad._ops._errors import EXPLAINERS
+from tapegrad._grad_mode import state as _grad_mode
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._ops.pointwise import cross_saves
 from tapegrad._tensor import Tensor
@@ -29,9 +31,27 @@ _dot = defop("dot", node="DotBackward0", saves=cross_saves, dtypes="keep")(_mat)
 _vm = defop("vm", node="SqueezeBackward4", saves=cross_saves, dtypes="keep")(_mat)
 _bmm = defop("bmm", node="BmmBackward0", saves=cross_saves, dtypes="keep")(_mat)
 _matmul = defop("matmul", node="UnsafeViewBackward0", saves=cross_saves, dtypes="keep")(_mat)
+# PyTorch computes a matrix times a batch of matrices as a transposed product and then makes
+# it contiguous: the result's node is CloneBackward0 when the matrix requires grad.
+_matmul_clone = defop("matmul_clone", node="CloneBackward0", saves=cross_saves, dtypes="keep")(_mat)
 
 
-def _same_dtype(a: Tensor, b: Tensor) -> None:
+_LEGACY = {
+    "float32": "Float",
+    "float64": "Double",
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+# ----- PyTorch's checks, path by path (each names the kernel PyTorch would run) --------------
+def _mm_dtype(a: Tensor, b: Tensor) -> None:
     da, db = a.dtype, b.dtype
     if da is not db:
         raise RuntimeError(
@@ -40,70 +60,103 @@ def _same_dtype(a: Tensor, b: Tensor) -> None:
         )
 
 
-def _mm_error(arrays, statics):
-    a, b = arrays
-    if a.ndim == 2 and b.ndim == 2 and a.shape[1] != b.shape[0]:
-        return RuntimeError(
-            f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
-            f"{b.shape[0]}x{b.shape[1]})"
+def _mv_dtype(mat: Tensor, vec: Tensor) -> None:
+    if mat.dtype is not vec.dtype:
+        m, v = _LEGACY[mat.dtype.name], _LEGACY[vec.dtype.name]
+        raise RuntimeError(
+            f"addmv input tensors must have the same dtype, but got {v}, {m}, and {v}"
         )
-    return None
 
 
-def _mv_error(arrays, statics):
-    a, b = arrays
-    return RuntimeError(
-        f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), vec "
-        f"({b.shape[0]})"
-    )
+def _dot_dtype(a: Tensor, b: Tensor) -> None:
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            "dot : expected both vectors to have same dtype, but found "
+            f"{_LEGACY[a.dtype.name]} and {_LEGACY[b.dtype.name]}"
+        )
 
 
-def _dot_error(arrays, statics):
-    a, b = arrays
-    return RuntimeError(
-        f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to have "
-        f"the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements respectively"
-    )
+def _bmm_dtype(a: Tensor, b: Tensor) -> None:
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            f"expected scalar type {_LEGACY[a.dtype.name]} but found {_LEGACY[b.dtype.name]}"
+        )
 
 
-def _bmm_error(arrays, statics):
-    a, b = arrays
-    return RuntimeError(
-        "Expected size for first two dimensions of batch2 tensor to be: "
-        f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}]."
-    )
+def _mm_shapes(rows: int, k: int, b: tuple) -> None:
+    if k != b[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{k} and {b[0]}x{b[1]})"
+        )
 
 
-def _vm_error(arrays, statics):
-    a, b = arrays
-    return RuntimeError(
-        f"mat1 and mat2 shapes cannot be multiplied (1x{a.shape[0]} and "
-        f"{b.shape[0]}x{b.shape[1]})"
-    )
+def _mv_shapes(a: tuple, b: tuple) -> None:
+    if a[1] != b[0]:
+        raise RuntimeError(f"size mismatch, got input ({a[0]}), mat ({a[0]}x{a[1]}), vec ({b[0]})")
 
 
-def _matmul_error(arrays, statics):
-    a, b = arrays
-    return RuntimeError(
-        f"Expected size for first two dimensions of batch2 tensor to be: "
-        f"[{a.shape[0] if a.ndim > 2 else 1}, {a.shape[-1]}] but got: "
-        f"[{b.shape[0] if b.ndim > 2 else 1}, {b.shape[-2] if b.ndim > 1 else b.shape[0]}]."
-    )
+def _dot_shapes(a: tuple, b: tuple) -> None:
+    if a[0] != b[0]:
+        raise RuntimeError(
+            f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the "
+            f"same number of elements, but got {a[0]} and {b[0]} elements respectively"
+        )
 
 
-EXPLAINERS.update(
-    mm=_mm_error,
-    mv=_mv_error,
-    dot=_dot_error,
-    bmm=_bmm_error,
-    vm=_vm_error,
-    matmul=_matmul_error,
-)
+def _bmm_shapes(batch: int, k: int, batch2: int, k2: int) -> None:
+    if (batch, k) != (batch2, k2):
+        raise RuntimeError(
+            "Expected size for first two dimensions of batch2 tensor to be: "
+            f"[{batch}, {k}] but got: [{batch2}, {k2}]."
+        )
 
 
-def _check_dims(name: str, t: Tensor, want: int, arg: str) -> None:
-    if t.ndim != want:
-        raise RuntimeError(f"{arg} must be a {'matrix' if want == 2 else f'{want}D tensor'}")
+def _broadcast_batch(a: tuple, b: tuple) -> tuple:
+    from tapegrad._ops._errors import broadcast_error
+
+    err = broadcast_error([a, b])
+    if err is not None:
+        raise err
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    return tuple(max(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _matmul_op(input: Tensor, other: Tensor):
+    """PyTorch's ``matmul`` dispatch: dot, mv, mm, a folded mm/mv, or a broadcast bmm."""
+    a, b = input._data.shape, other._data.shape
+    na, nb = len(a), len(b)
+    if na == 1 and nb == 1:
+        _dot_dtype(input, other)
+        _dot_shapes(a, b)
+        return _dot
+    if na == 2 and nb == 1:
+        _mv_dtype(input, other)
+        _mv_shapes(a, b)
+        return _mv
+    if na == 1 and nb == 2:
+        _mm_dtype(input, other)
+        _mm_shapes(1, a[0], b)
+        return _vm
+    if na == 2 and nb == 2:
+        _mm_dtype(input, other)
+        _mm_shapes(a[0], a[1], b)
+        return _mm
+    if na >= 3 and nb <= 2:  # folded: the batch dims of ``input`` become rows
+        rows = math.prod(a[:-1])
+        if nb == 1:
+            _mv_dtype(input, other)
+            _mv_shapes((rows, a[-1]), b)
+        else:
+            _mm_dtype(input, other)
+            _mm_shapes(rows, a[-1], b)
+        return _matmul
+    _bmm_dtype(input, other)
+    batch = math.prod(_broadcast_batch(a[:-2], b[:-2]))
+    _bmm_shapes(batch, a[-1], batch, b[-2] if nb >= 2 else b[0])
+    if na == 2 and input._requires_grad and _grad_mode.grad_enabled:
+        return _matmul_clone
+    return _matmul
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
@@ -118,51 +171,50 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D"
         )
-    _same_dtype(input, other)
-    if na == 1 and nb == 1:
-        op = _dot
-    elif na == 2 and nb == 2:
-        op = _mm
-    elif na == 2 and nb == 1:
-        op = _mv
-    elif na == 1 and nb == 2:
-        op = _vm
-    else:
-        op = _matmul
-    return dispatch(op, (input, other))
+    return dispatch(_matmul_op(input, other), (input, other))
+
+
+def _check_matrix(t: Tensor, arg: str) -> None:
+    if t.ndim != 2:
+        raise RuntimeError(f"{arg} must be a matrix")
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """Matrix product of two 2-D tensors."""
-    _check_dims("mm", input, 2, "self")
-    _check_dims("mm", mat2, 2, "mat2")
-    _same_dtype(input, mat2)
+    _check_matrix(input, "self")
+    _check_matrix(mat2, "mat2")
+    _mm_dtype(input, mat2)
+    a = input._data.shape
+    _mm_shapes(a[0], a[1], mat2._data.shape)
     return dispatch(_mm, (input, mat2))
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix-vector product."""
-    _check_dims("mv", input, 2, "self")
-    _check_dims("mv", vec, 1, "vec")
-    _same_dtype(input, vec)
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {input.ndim}, {vec.ndim}")
+    _mv_dtype(input, vec)
+    _mv_shapes(input._data.shape, vec._data.shape)
     return dispatch(_mv, (input, vec))
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
     """Dot product of two 1-D tensors."""
     if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(
-            f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors"
-        )
-    _same_dtype(input, other)
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    _dot_dtype(input, other)
+    _dot_shapes(input._data.shape, other._data.shape)
     return dispatch(_dot, (input, other))
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched matrix product of two 3-D tensors."""
-    _check_dims("bmm", input, 3, "batch1")
-    _check_dims("bmm", mat2, 3, "batch2")
-    _same_dtype(input, mat2)
+    for t, arg in ((input, "batch1"), (mat2, "batch2")):
+        if t.ndim != 3:
+            raise RuntimeError(f"{arg} must be a 3D tensor")
+    _bmm_dtype(input, mat2)
+    a, b = input._data.shape, mat2._data.shape
+    _bmm_shapes(a[0], a[2], b[0], b[1])
     return dispatch(_bmm, (input, mat2))
 
 
@@ -176,9 +228,15 @@ def _linear_mm(x, w):
     return jnp.matmul(x, w.T)
 
 
-@defop("linear_bias_nd", node="AddBackward0", saves=cross_saves, dtypes="keep")
+# PyTorch's linear on other ranks folds the input to a matrix, runs addmm and views the result.
+@defop("linear_bias_nd", node="ViewBackward0", saves=cross_saves, dtypes="keep")
 def _linear_nd(x, w, b):
     return jnp.matmul(x, w.T) + b
+
+
+@defop("linear_1d", node="SqueezeBackward4", saves=cross_saves, dtypes="keep")
+def _linear_1d(x, w):
+    return jnp.matmul(x, w.T)
 
 
 @defop("linear_nobias_nd", node="UnsafeViewBackward0", saves=cross_saves, dtypes="keep")
@@ -186,30 +244,27 @@ def _linear_nd_nobias(x, w):
     return jnp.matmul(x, w.T)
 
 
-def _linear_error(arrays, statics):
-    x, w = arrays[0], arrays[1]
-    rows = 1
-    for s in x.shape[:-1]:
-        rows *= s
-    return RuntimeError(
-        f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1]} and "
-        f"{w.shape[1]}x{w.shape[0]})"
-    )
-
-
-for _name in ("addmm_linear", "linear_nobias", "linear_bias_nd", "linear_nobias_nd"):
-    EXPLAINERS[_name] = _linear_error
-
-
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``."""
-    _same_dtype(input, weight)
-    if bias is not None:
-        _same_dtype(input, bias)
-    if input.ndim == 2:
-        if bias is None:
-            return dispatch(_linear_mm, (input, weight))
-        return dispatch(_linear_addmm, (input, weight, bias))
+    _mm_dtype(input, weight)
+    x, w = input._data.shape, weight._data.shape
+    rows = math.prod(x[:-1])
+    _mm_shapes(rows, x[-1], (w[1], w[0]))
     if bias is None:
-        return dispatch(_linear_nd_nobias, (input, weight))
+        if input.ndim == 2:
+            return dispatch(_linear_mm, (input, weight))
+        return dispatch(_linear_1d if input.ndim == 1 else _linear_nd_nobias, (input, weight))
+    if bias.dtype is not input.dtype:
+        raise RuntimeError(
+            "self and mat2 must have the same dtype, but got "
+            f"{_LEGACY[bias.dtype.name]} and {_LEGACY[input.dtype.name]}"
+        )
+    b = bias._data.shape
+    if len(b) == 1 and b[0] not in (1, w[0]):
+        raise RuntimeError(
+            f"The expanded size of the tensor ({w[0]}) must match the existing size ({b[0]}) at "
+            f"non-singleton dimension 1.  Target sizes: [{rows}, {w[0]}].  Tensor sizes: {list(b)}"
+        )
+    if input.ndim == 2:
+        return dispatch(_linear_addmm, (input, weight, bias))
     return dispatch(_linear_nd, (input, weight, bias))

@@ -9,10 +9,35 @@ from jax import lax
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._tensor import Tensor
 
+
+@jax.custom_jvp
+def _abs(x):
+    return jnp.abs(x)
+
+
+@_abs.defjvp
+def _abs_jvp(primals, tangents):
+    # PyTorch's AbsBackward0 is ``grad * sgn(x)``: zero at x == 0 (jax passes the gradient).
+    (x,), (dx,) = primals, tangents
+    return jnp.abs(x), jnp.sign(x) * dx
+
+
+def _relu(x):
+    # x <= 0 rather than x > 0: NaN stays NaN, as in PyTorch's relu.
+    return jnp.where(x <= 0, jnp.zeros((), x.dtype), x)
+
+
+def _sign(x):
+    # PyTorch's sign is (0 < x) - (x < 0): 0, not NaN, for NaN.
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return jnp.where(jnp.isnan(x), jnp.zeros((), x.dtype), jnp.sign(x))
+    return jnp.sign(x)
+
+
 # ----- unary ops: (name, jax function, backward node, dtype rule, linear) ------------------------
 _UNARY = [
     ("neg", jnp.negative, "NegBackward0", "same", True),
-    ("abs", jnp.abs, "AbsBackward0", "same", False),
+    ("abs", _abs, "AbsBackward0", "same", False),
     ("exp", jnp.exp, "ExpBackward0", "float", False),
     ("log", jnp.log, "LogBackward0", "float", False),
     ("log2", jnp.log2, "Log2Backward0", "float", False),
@@ -26,9 +51,9 @@ _UNARY = [
     ("tan", jnp.tan, "TanBackward0", "float", False),
     ("tanh", jnp.tanh, "TanhBackward0", "float", False),
     ("sigmoid", jax.nn.sigmoid, "SigmoidBackward0", "float", False),
-    ("relu", lambda x: jnp.where(x > 0, x, jnp.zeros((), x.dtype)), "ReluBackward0", "same", False),
+    ("relu", _relu, "ReluBackward0", "same", False),
     ("silu", jax.nn.silu, "SiluBackward0", "float", False),
-    ("sign", jnp.sign, "SignBackward0", "same", True),
+    ("sign", _sign, "SignBackward0", "same", True),
     ("reciprocal", jnp.reciprocal, "ReciprocalBackward0", "float", False),
     ("floor", jnp.floor, "FloorBackward0", "same", True),
     ("ceil", jnp.ceil, "CeilBackward0", "same", True),
@@ -48,6 +73,7 @@ def _int_identity(fn):
 # PyTorch's nodes for these save their result rather than their input.
 _SAVES_OUTPUT = {"exp", "expm1", "sqrt", "rsqrt", "tanh", "sigmoid", "relu", "reciprocal"}
 
+
 UNARY = {}
 for _name, _fn, _node, _rule, _linear in _UNARY:
     if _name in ("floor", "ceil", "trunc"):
@@ -56,10 +82,26 @@ for _name, _fn, _node, _rule, _linear in _UNARY:
     UNARY[_name] = defop(_name, node=_node, dtypes=_rule, linear=_linear, saves=_saves)(_fn)
 
 
+NEG_BOOL = (
+    "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert "
+    "a mask, use the `~` or `logical_not()` operator instead."
+)
+SUB_BOOL = (
+    "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+    "`logical_xor()` operator instead."
+)
+SUB_ONE_BOOL = (
+    "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to "
+    "invert a mask, use the `~` or `logical_not()` operator instead."
+)
+
+
 def _unary_fn(name: str):
     op = UNARY[name]
 
     def fn(input: Tensor) -> Tensor:
+        if name == "neg" and input.dtype.name == "bool":
+            raise RuntimeError(NEG_BOOL)
         return dispatch(op, (input,))
 
     fn.__name__ = name
@@ -69,7 +111,7 @@ def _unary_fn(name: str):
 
 neg = _unary_fn("neg")
 negative = neg
-abs = _unary_fn("abs")  # noqa: A001 - PyTorch's name
+abs = _unary_fn("abs")
 exp = _unary_fn("exp")
 log = _unary_fn("log")
 log2 = _unary_fn("log2")
@@ -93,19 +135,30 @@ trunc = _unary_fn("trunc")
 square = _unary_fn("square")
 
 
-@defop("round", node="RoundBackward0", dtypes="same", linear=True)
-def _round(x, decimals):
+def _round_fn(x, decimals):
     if jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_:
         return x
     if decimals == 0:
         return jnp.round(x)
-    scale = 10.0**decimals
-    return jnp.round(x * scale) / scale
+    # PyTorch's decimals rounding: scale up, round half to even, scale back.
+    if decimals > 0:
+        scale = jnp.asarray(10.0**decimals, x.dtype)
+        return jnp.round(x * scale) / scale
+    scale = jnp.asarray(10.0**-decimals, x.dtype)
+    return jnp.round(x / scale) * scale
 
 
-def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's name
+_round = defop("round", node="RoundBackward0", dtypes="same", linear=True)(_round_fn)
+_round_decimals = defop("round_decimals", node="RoundBackward1", dtypes="same", linear=True)(
+    _round_fn
+)
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """Rounds elements of ``input`` to the nearest integer (half to even), or to ``decimals``."""
-    return dispatch(_round, (input,), (("decimals", int(decimals)),))
+    if decimals == 0:
+        return dispatch(_round, (input,), (("decimals", 0),))
+    return dispatch(_round_decimals, (input,), (("decimals", int(decimals)),))
 
 
 @defop("gelu", node="GeluBackward0", dtypes="float")
@@ -116,7 +169,7 @@ def _gelu(x, approximate):
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian Error Linear Unit; ``approximate='tanh'`` uses the tanh approximation."""
     if approximate not in ("none", "tanh"):
-        raise RuntimeError(f"approximate argument must be either none or tanh.")
+        raise RuntimeError("approximate argument must be either none or tanh.")
     return dispatch(_gelu, (input,), (("approximate", approximate == "tanh"),))
 
 
@@ -161,10 +214,13 @@ def _sub(x, y, alpha):
     return x - y if alpha == 1 else x - y * alpha
 
 
-@defop("rsub", node="RsubBackward1", linear=True)
-def _rsub(x, y, alpha):
-    # y - alpha * x with x the tensor: PyTorch's ``2 - t``.
+def _rsub_fn(x, y, alpha):
+    # y - alpha * x: PyTorch's ``rsub(input, other)`` and ``2 - t``.
     return y - x if alpha == 1 else y - x * alpha
+
+
+_rsub = defop("rsub", node="RsubBackward0", linear=True)(_rsub_fn)
+_rsub_scalar = defop("rsub_scalar", node="RsubBackward1", linear=True)(_rsub_fn)
 
 
 @defop("mul", node="MulBackward0", saves=cross_saves)
@@ -172,29 +228,64 @@ def _mul(x, y):
     return x * y
 
 
-@defop("div", node="DivBackward0", dtypes="float", saves=_div_saves)
-def _div(x, y):
+def _true_divide(x, y):
+    # XLA rewrites x / broadcast(y) as x * (1 / y), which rounds differently from PyTorch's
+    # division on CPU (3. / 2.5 would be 1.2000000000000002); the barrier hides the broadcast.
+    shape = jnp.broadcast_shapes(jnp.shape(x), jnp.shape(y))
+    if jnp.shape(y) != shape:
+        y = lax.optimization_barrier(jnp.broadcast_to(y, shape))
     return x / y
 
 
-@defop("div_floor", node="DivBackward1")
-def _div_floor(x, y):
-    if jnp.issubdtype(x.dtype, jnp.integer):
-        return jnp.floor_divide(x, y)
-    return jnp.floor(x / y)
+@defop("div", node="DivBackward0", dtypes="float", saves=_div_saves)
+def _div(x, y):
+    return _true_divide(x, y)
 
 
-@defop("div_trunc", node="DivBackward1")
+def _floor_div_fn(x, y):
+    # jnp.floor_divide on floats is PyTorch's div_floor: fmod-based, exact where floor(x / y)
+    # would round.
+    return jnp.floor_divide(x, y)
+
+
+def _not_implemented(name: str, fn):
+    """``fn`` whose derivative raises PyTorch's error for ops without one (``NotImplemented``)."""
+
+    @jax.custom_vjp
+    def f(x, y):
+        return fn(x, y)
+
+    def fwd(x, y):
+        return fn(x, y), None
+
+    def bwd(res, g):
+        err = RuntimeError(f"derivative for aten::{name} is not implemented")
+        err.tapegrad_torch_error = True  # PyTorch's own text: not to be re-worded by dispatch
+        raise err
+
+    f.defvjp(fwd, bwd)
+    return f
+
+
+_div_floor = defop("div_floor", node="DivBackward2")(_floor_div_fn)
+_floor_divide = defop("floor_divide", node="NotImplemented")(
+    _not_implemented("floor_divide", _floor_div_fn)
+)
+
+
+@defop("div_trunc", node="DivBackward2")
 def _div_trunc(x, y):
     if jnp.issubdtype(x.dtype, jnp.integer):
         q = jnp.abs(x) // jnp.abs(y)
         return jnp.where((x < 0) != (y < 0), -q, q)
-    return jnp.trunc(x / y)
+    return jnp.trunc(_true_divide(x, y))
 
 
-@defop("remainder", node="RemainderBackward0")
-def _remainder(x, y):
-    return jnp.remainder(x, y)
+_remainder = defop("remainder", node="RemainderBackward0")(jnp.remainder)
+_remainder_tensor = defop("remainder_tensor", node="RemainderBackward1")(jnp.remainder)
+_rremainder = defop("rremainder", node="NotImplemented")(
+    _not_implemented("remainder", jnp.remainder)
+)
 
 
 @defop("maximum", node="MaximumBackward0")
@@ -207,28 +298,54 @@ def _minimum(x, y):
     return jnp.minimum(x, y)
 
 
+@jax.custom_jvp
+def _power(x, y):
+    return jnp.power(x, y)
+
+
+@_power.defjvp
+def _power_jvp(primals, tangents):
+    # PyTorch's pow_backward: no gradient through a zero exponent (not 0 * x ** -1 = NaN at 0),
+    # and none to the exponent where the base is 0 and the exponent non-negative.
+    (x, y), (dx, dy) = primals, tangents
+    out = _power(x, y)
+    zero = jnp.zeros((), out.dtype)
+    d_x = jnp.where(y == 0, zero, y * _power(x, y - 1))
+    d_y = jnp.where((x == 0) & (y >= 0), zero, out * jnp.log(x))
+    return out, d_x * dx + d_y * dy
+
+
 @defop("pow_scalar", node="PowBackward0", dtypes="promote")
 def _pow_scalar(x, exponent):
-    if isinstance(exponent, int) and not isinstance(exponent, bool):
-        if exponent >= 0 or jnp.issubdtype(x.dtype, jnp.floating):
-            return lax.integer_pow(x, exponent)
+    if (
+        isinstance(exponent, int)
+        and not isinstance(exponent, bool)
+        and (exponent >= 0 or jnp.issubdtype(x.dtype, jnp.floating))
+    ):
+        return lax.integer_pow(x, exponent)
+    if exponent == 0:  # x ** 0.0 is 1 with a zero gradient, even at x == 0
+        return jnp.ones_like(x)
     return jnp.power(x, jnp.asarray(exponent, x.dtype))
 
 
 @defop("pow", node="PowBackward1")
 def _pow(x, y):
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return _power(x, y)
     return jnp.power(x, y)
 
 
 @defop("rpow", node="PowBackward2", cast=(0, 1))
 def _rpow(x, base):
     # base ** x with x the tensor.
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return _power(jnp.asarray(base, x.dtype), x)
     return jnp.power(base, x)
 
 
 def _check_alpha(alpha, operands) -> None:
     if isinstance(alpha, float) and not any(
-        isinstance(o, Tensor) and o.dtype.is_floating_point or isinstance(o, float)
+        (isinstance(o, Tensor) and o.dtype.is_floating_point) or isinstance(o, float)
         for o in operands
     ):
         raise RuntimeError(
@@ -239,9 +356,7 @@ def _check_alpha(alpha, operands) -> None:
 def _scalar_or_tensor(x, name: str):
     if isinstance(x, (Tensor, int, float, bool)):
         return x
-    raise TypeError(
-        f"{name}(): argument 'other' must be Tensor or Number, not {type(x).__name__}"
-    )
+    raise TypeError(f"{name}(): argument 'other' must be Tensor or Number, not {type(x).__name__}")
 
 
 def add(input, other, *, alpha=1) -> Tensor:
@@ -257,21 +372,34 @@ def sub(input, other, *, alpha=1) -> Tensor:
     other = _scalar_or_tensor(other, "sub")
     if alpha != 1:
         _check_alpha(alpha, (input, other))
-    if input.dtype.name == "bool" if isinstance(input, Tensor) else False:
-        if isinstance(other, bool) or isinstance(other, Tensor) and other.dtype.name == "bool":
-            raise RuntimeError(
-                "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
-                "`^` or `logical_xor()` operator instead."
-            )
+    _check_bool_sub(input, other)
     return dispatch(_sub, (input, other), (("alpha", alpha),))
 
 
 subtract = sub
 
 
+def _is_bool(x) -> bool:
+    return isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype.name == "bool")
+
+
+def _check_bool_sub(input, other) -> None:
+    # A Python bool counts as a bool tensor, as in PyTorch's sub_check.
+    a, b = _is_bool(input), _is_bool(other)
+    if a and b:
+        raise RuntimeError(SUB_BOOL)
+    if a or b:
+        raise RuntimeError(SUB_ONE_BOOL)
+
+
 def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
     """``other - alpha * input``."""
-    return dispatch(_rsub, (input, other), (("alpha", alpha),))
+    other = _scalar_or_tensor(other, "rsub")
+    if alpha != 1:
+        _check_alpha(alpha, (input, other))
+    _check_bool_sub(input, other)
+    op = _rsub if isinstance(other, Tensor) else _rsub_scalar
+    return dispatch(op, (input, other), (("alpha", alpha),))
 
 
 def mul(input, other) -> Tensor:
@@ -282,14 +410,22 @@ def mul(input, other) -> Tensor:
 multiply = mul
 
 
+def _check_not_bool(kernel: str, input, other) -> None:
+    # PyTorch's integer division and remainder kernels have no bool version.
+    if _is_bool(input) and _is_bool(other):
+        raise NotImplementedError(f"\"{kernel}_cpu\" not implemented for 'Bool'")
+
+
 def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
     """Divides ``input`` by ``other``: true division, or ``'floor'``/``'trunc'`` rounding."""
     other = _scalar_or_tensor(other, "div")
     if rounding_mode is None:
         return dispatch(_div, (input, other))
     if rounding_mode == "floor":
+        _check_not_bool("div_floor", input, other)
         return dispatch(_div_floor, (input, other))
     if rounding_mode == "trunc":
+        _check_not_bool("div_trunc", input, other)
         return dispatch(_div_trunc, (input, other))
     raise RuntimeError(
         "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
@@ -302,13 +438,23 @@ true_divide = div
 
 
 def floor_divide(input, other) -> Tensor:
-    """Divides and rounds toward negative infinity."""
-    return dispatch(_div_floor, (input, _scalar_or_tensor(other, "floor_divide")))
+    """Divides and rounds toward negative infinity (not differentiable, as in PyTorch)."""
+    other = _scalar_or_tensor(other, "floor_divide")
+    _check_not_bool("div_floor", input, other)
+    return dispatch(_floor_divide, (input, other))
 
 
 def remainder(input, other) -> Tensor:
-    """Python's modulus: the remainder has the sign of the divisor."""
-    return dispatch(_remainder, (input, _scalar_or_tensor(other, "remainder")))
+    """Python's modulus: the remainder has the sign of the divisor.
+
+    ``input`` may be a Python number (``2 % t``); PyTorch has no derivative for that form.
+    """
+    other = _scalar_or_tensor(other, "remainder")
+    _check_not_bool("remainder", input, other)
+    if not isinstance(input, Tensor):
+        return dispatch(_rremainder, (input, other))
+    op = _remainder_tensor if isinstance(other, Tensor) else _remainder
+    return dispatch(op, (input, other))
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
@@ -325,10 +471,12 @@ def minimum(input: Tensor, other: Tensor) -> Tensor:
 
 def _require_tensor(x, fn: str, arg: str) -> None:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}(): argument '{arg}' (position 2) must be Tensor, not {type(x).__name__}")
+        raise TypeError(
+            f"{fn}(): argument '{arg}' (position 2) must be Tensor, not {type(x).__name__}"
+        )
 
 
-def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+def pow(input, exponent) -> Tensor:
     """Takes the power of each element in ``input`` with ``exponent``."""
     if not isinstance(input, Tensor):
         return dispatch(_rpow, (exponent, input))
@@ -339,6 +487,11 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
             exponent = int(exponent)
         if isinstance(exponent, int) and exponent < 0 and not input.dtype.is_floating_point:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
+        if not input.dtype.is_floating_point:
+            from tapegrad._dtype import result_type
+
+            # int_tensor ** 2.5 is a float tensor, bool_tensor ** 2 an int64 one
+            input = input.to(result_type(input, exponent))
         return dispatch(_pow_scalar, (input,), (("exponent", exponent),))
     raise TypeError(f"pow(): exponent must be a Tensor or a number, not {type(exponent).__name__}")
 
@@ -371,8 +524,8 @@ def _bitwise(name: str, fn):
         for o in (input, other):
             d = o.dtype if isinstance(o, Tensor) else None
             if (d is not None and d.is_floating_point) or isinstance(o, float):
-                raise RuntimeError(
-                    f'"{name}_cpu" not implemented for \'{"Float" if d is None else _legacy(d)}\''
+                raise NotImplementedError(
+                    f"\"{name}_cpu\" not implemented for '{'Float' if d is None else _legacy(d)}'"
                 )
         return dispatch(op, (input, other))
 
@@ -437,7 +590,7 @@ def isfinite(input: Tensor) -> Tensor:
 
 # ----- clamp and where --------------------------------------------------------------------
 @defop("clamp", node="ClampBackward1", dtypes="same")
-def _clamp(x, min, max):  # noqa: A002
+def _clamp(x, min, max):
     # PyTorch passes the gradient where min <= x <= max (boundaries included) and keeps NaN.
     out = x
     if min is not None:
@@ -456,15 +609,23 @@ def _clamp_tensor(x, lo, hi):
     return jnp.where(lo > hi, hi, out)
 
 
-def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
+def clamp(input: Tensor, min=None, max=None) -> Tensor:
     """Clamps all elements of ``input`` into ``[min, max]``."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         from tapegrad._creation import full_like
 
-        lo = min if isinstance(min, Tensor) else full_like(input, float("-inf") if min is None else min)
-        hi = max if isinstance(max, Tensor) else full_like(input, float("inf") if max is None else max)
+        lo = (
+            min
+            if isinstance(min, Tensor)
+            else full_like(input, float("-inf") if min is None else min)
+        )
+        hi = (
+            max
+            if isinstance(max, Tensor)
+            else full_like(input, float("inf") if max is None else max)
+        )
         return dispatch(_clamp_tensor, (input, lo, hi))
     dtype = input.dtype
     if not dtype.is_floating_point and (isinstance(min, float) or isinstance(max, float)):

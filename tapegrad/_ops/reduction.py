@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
+import math
+import warnings
+
 import jax
 import jax.numpy as jnp
 
@@ -17,6 +21,11 @@ _LEGACY_SCALAR = {
     "uint8": "Byte",
     "bool": "Bool",
 }
+
+DOF_WARNING = (
+    "{}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
+    "factor (input numel divided by output numel)."
+)
 
 
 def _axes(dims):
@@ -43,15 +52,21 @@ _prod_all = defop("prod", node="ProdBackward0", dtypes="sum")(_prod_fn)
 _prod_dim = defop("prod_dim", node="ProdBackward1", dtypes="sum")(_prod_fn)
 
 
+def _dims(dim, input: Tensor):
+    """Sorted non-negative dims, None for all; a 0-d tensor's dim 0 or -1 reduces nothing."""
+    dims = normalize_dims(dim, input.ndim)
+    return () if dims is not None and input.ndim == 0 else dims
+
+
 def _reduce(op_all, op_dim, input: Tensor, dim, keepdim: bool, dtype):
     if dtype is not None:
         input = input.to(dtype)
-    dims = normalize_dims(dim, input.ndim)
+    dims = _dims(dim, input)
     op = op_all if dim is None else op_dim
     return dispatch(op, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
 
 
-def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
+def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Returns the sum of ``input`` over ``dim`` (all elements when None).
 
     Integer and bool tensors are summed as int64, as in PyTorch.
@@ -94,6 +109,10 @@ def _check_nonempty(input: Tensor, name: str, dims) -> None:
     shape = input._data.shape
     if dims is None:
         if input.numel() == 0:
+            if name in ("argmax", "argmin"):
+                raise IndexError(
+                    f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+                )
             raise RuntimeError(
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                 "Specify the reduction dim with the 'dim' argument."
@@ -101,21 +120,19 @@ def _check_nonempty(input: Tensor, name: str, dims) -> None:
     else:
         for d in dims:
             if input.ndim and shape[d] == 0:
-                raise IndexError(
-                    f"{name}(): Expected reduction dim {d} to have non-zero size."
-                )
+                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 
 def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Returns the maximum over ``dim``; ties share the gradient evenly."""
-    dims = normalize_dims(dim, input.ndim)
+    dims = _dims(dim, input)
     _check_nonempty(input, "amax", dims)
     return dispatch(_amax, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
 
 
 def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Returns the minimum over ``dim``; ties share the gradient evenly."""
-    dims = normalize_dims(dim, input.ndim)
+    dims = _dims(dim, input)
     _check_nonempty(input, "amin", dims)
     return dispatch(_amin, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
 
@@ -138,9 +155,7 @@ class _ReturnType(tuple):
         return self[1]
 
     def __repr__(self) -> str:
-        return (
-            f"torch.return_types.{self._name}(\nvalues={self[0]!r},\nindices={self[1]!r})"
-        )
+        return f"torch.return_types.{self._name}(\nvalues={self[0]!r},\nindices={self[1]!r})"
 
 
 def _return_type(name: str) -> type:
@@ -152,6 +167,8 @@ min_ret = _return_type("min")
 
 
 def _argbest(x, dim, keepdim, largest):
+    if x.ndim == 0:
+        return x, jnp.zeros((), jnp.int64)
     idx = jnp.argmax(x, axis=dim) if largest else jnp.argmin(x, axis=dim)
     idx = jnp.expand_dims(idx, dim)
     vals = jnp.take_along_axis(x, idx, axis=dim)
@@ -176,19 +193,11 @@ def _minmax(name, op_all, op_dim, maximum_fn, input, dim, keepdim, ret):
         return dispatch(op_all, (input,), (("dims", None), ("keepdim", False)))
     d = normalize_dim(dim, input.ndim)
     _check_nonempty(input, name, (d,))
-    if input.ndim == 0:
-        return ret(input.clone(), _zeros_index(input))
     values, indices = dispatch(op_dim, (input,), (("dim", d), ("keepdim", bool(keepdim))))
     return ret(values, indices)
 
 
-def _zeros_index(input: Tensor) -> Tensor:
-    from tapegrad._tensor import _wrap
-
-    return _wrap(jnp.zeros((), jnp.int64))
-
-
-def max(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+def max(input: Tensor, dim=None, keepdim: bool = False):
     """``max(input)``: the maximum value; ``max(input, dim)``: (values, indices) along ``dim``;
     ``max(input, other)``: the elementwise maximum."""
     from tapegrad._ops.pointwise import maximum
@@ -196,7 +205,7 @@ def max(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     return _minmax("max", _max_all, _max_dim, maximum, input, dim, keepdim, max_ret)
 
 
-def min(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+def min(input: Tensor, dim=None, keepdim: bool = False):
     """``min(input)``: the minimum value; ``min(input, dim)``: (values, indices) along ``dim``;
     ``min(input, other)``: the elementwise minimum."""
     from tapegrad._ops.pointwise import minimum
@@ -234,14 +243,35 @@ def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
     return dispatch(_argmin, (input,), (("dim", d), ("keepdim", bool(keepdim))))
 
 
-@defop("var", node="VarBackward0", dtypes="float")
-def _var(x, dims, correction, keepdim):
-    return jnp.var(x, axis=_axes(dims), ddof=correction, keepdims=keepdim)
+def _var_fn(x, dims, correction, keepdim):
+    # PyTorch divides by max(0, n - correction): inf or nan, never jax's nan for ddof >= n.
+    axis = _axes(dims)
+    n = math.prod(x.shape) if axis is None else math.prod(x.shape[d] for d in axis)
+    centered = x - jnp.mean(x, axis=axis, keepdims=True)
+    sq = jnp.sum(centered * centered, axis=axis, keepdims=keepdim)
+    return sq / jnp.asarray(builtins.max(n - correction, 0), x.dtype)
+
+
+_var = defop("var", node="VarBackward0", dtypes="float")(_var_fn)
+
+
+@jax.custom_jvp
+def _sqrt_zero_grad(v):
+    return jnp.sqrt(v)
+
+
+@_sqrt_zero_grad.defjvp
+def _sqrt_zero_grad_jvp(primals, tangents):
+    # PyTorch's std_backward: grad / (2 * std), with zero where std is zero (not inf * 0).
+    (v,), (dv,) = primals, tangents
+    out = jnp.sqrt(v)
+    safe = jnp.where(out == 0, jnp.ones((), out.dtype), out)
+    return out, jnp.where(out == 0, jnp.zeros((), out.dtype), dv / (2 * safe))
 
 
 @defop("std", node="StdBackward0", dtypes="float")
 def _std(x, dims, correction, keepdim):
-    return jnp.std(x, axis=_axes(dims), ddof=correction, keepdims=keepdim)
+    return _sqrt_zero_grad(_var_fn(x, dims, correction, keepdim))
 
 
 def _correction(unbiased, correction) -> float:
@@ -254,11 +284,13 @@ def _var_std(op, input, dim, unbiased, keepdim, correction):
     if isinstance(dim, bool):  # var(input, unbiased) positional form
         dim, unbiased = None, dim
     if not input.dtype.is_floating_point:
-        raise RuntimeError(
-            f"std and var only support floating point and complex dtypes"
-        )
-    dims = normalize_dims(dim, input.ndim)
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    dims = _dims(dim, input)
     c = _correction(unbiased, correction)
+    shape = input._data.shape
+    n = math.prod(shape) if dims is None else math.prod(shape[d] for d in dims)
+    if n - c <= 0:
+        warnings.warn(DOF_WARNING.format(op.name), UserWarning, stacklevel=3)
     return dispatch(op, (input,), (("dims", dims), ("correction", c), ("keepdim", bool(keepdim))))
 
 
@@ -281,7 +313,7 @@ def _logsumexp(x, dims, keepdim):
 
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(input), dim))`` computed stably."""
-    dims = normalize_dims(dim, input.ndim)
+    dims = _dims(dim, input)
     if dims is None:
         dims = tuple(range(input.ndim))
     return dispatch(_logsumexp, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
@@ -308,6 +340,28 @@ def _l2_rule(axis, keepdims, x, dx):
     return n, jnp.sum(scale * dx, axis=axis, keepdims=keepdims)
 
 
+def _pnorm_value(x, p, axis, keepdims):
+    return jnp.sum(jnp.abs(x) ** p, axis=axis, keepdims=keepdims) ** (1.0 / p)
+
+
+_pnorm = jax.custom_jvp(_pnorm_value, nondiff_argnums=(1, 2, 3))
+
+
+@_pnorm.defjvp
+def _pnorm_jvp(p, axis, keepdims, primals, tangents):
+    # PyTorch's norm_backward: sgn(x) |x|^(p-1) / norm^(p-1), zero where x is zero and where
+    # the norm is zero (jax's rule gives NaN there, and sign(0) = 0 where jax's |x|' is 1).
+    (x,), (dx,) = primals, tangents
+    n = _pnorm(x, p, axis, keepdims)
+    nk = n if keepdims else jnp.expand_dims(n, axis if axis is not None else tuple(range(x.ndim)))
+    zero, one = jnp.zeros((), x.dtype), jnp.ones((), x.dtype)
+    ax = jnp.where(x == 0, one, jnp.abs(x))
+    grad_x = jnp.where(x == 0, zero, jnp.sign(x) * ax ** (p - 1))
+    safe = jnp.where(nk == 0, one, nk)
+    scale = jnp.where(nk == 0, zero, grad_x / safe ** (p - 1))
+    return n, jnp.sum(scale * dx, axis=axis, keepdims=keepdims)
+
+
 @defop("norm", node="LinalgVectorNormBackward0", dtypes="float")
 def _norm(x, p, dims, keepdim):
     if p == 2:
@@ -316,11 +370,9 @@ def _norm(x, p, dims, keepdim):
         return jnp.max(jnp.abs(x), axis=dims, keepdims=keepdim)
     if p == float("-inf"):
         return jnp.min(jnp.abs(x), axis=dims, keepdims=keepdim)
-    if p == 1:
-        return jnp.sum(jnp.abs(x), axis=dims, keepdims=keepdim)
     if p == 0:
         return jnp.sum((x != 0).astype(x.dtype), axis=dims, keepdims=keepdim)
-    return jnp.sum(jnp.abs(x) ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+    return _pnorm(x, p, dims, keepdim)
 
 
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -336,7 +388,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
             "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
             f"{_LEGACY_SCALAR[input.dtype.name]}"
         )
-    dims = normalize_dims(dim, input.ndim)
+    dims = _dims(dim, input)
     return dispatch(_norm, (input,), (("p", float(p)), ("dims", dims), ("keepdim", bool(keepdim))))
 
 
@@ -350,15 +402,25 @@ def _log_softmax(x, dim):
     return jax.nn.log_softmax(x, axis=dim) if x.ndim else jnp.zeros_like(x)
 
 
-def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
-    """Softmax along ``dim``: ``exp(x) / sum(exp(x), dim)``."""
+def _softmax_dim(name: str, input: Tensor, dim: int, dtype) -> tuple[Tensor, int]:
     if dtype is not None:
         input = input.to(dtype)
-    return dispatch(_softmax, (input,), (("dim", normalize_dim(dim, input.ndim)),))
+    d = normalize_dim(dim, input.ndim)
+    if not input.dtype.is_floating_point:
+        kernel = "lastdim_kernel_impl" if d >= input.ndim - 1 else "kernel_impl"
+        raise NotImplementedError(
+            f"\"{name}_{kernel}\" not implemented for '{_LEGACY_SCALAR[input.dtype.name]}'"
+        )
+    return input, d
+
+
+def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
+    """Softmax along ``dim``: ``exp(x) / sum(exp(x), dim)``; ``dtype`` casts ``input`` first."""
+    input, d = _softmax_dim("softmax", input, dim, dtype)
+    return dispatch(_softmax, (input,), (("dim", d),))
 
 
 def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
-    """Log of softmax along ``dim``, computed stably."""
-    if dtype is not None:
-        input = input.to(dtype)
-    return dispatch(_log_softmax, (input,), (("dim", normalize_dim(dim, input.ndim)),))
+    """Log of softmax along ``dim``, computed stably; ``dtype`` casts ``input`` first."""
+    input, d = _softmax_dim("log_softmax", input, dim, dtype)
+    return dispatch(_log_softmax, (input,), (("dim", d),))

@@ -1,11 +1,18 @@
 """Shape ops. Views (view, reshape, t, transpose, permute, (un)squeeze, flatten, expand, split,
 chunk, unbind, narrow, select, diagonal) share their input's storage; repeat, cat and stack copy.
+
+tapegrad's arrays have no strides, but PyTorch's behaviour depends on them: ``view`` refuses a
+non-contiguous layout and ``reshape``/``flatten`` copy it. ``layout`` recomputes the strides
+PyTorch would give a view from the chain of view ops that made it (``STRIDE_RULES``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
+import jax
 import jax.numpy as jnp
 
 from tapegrad._ops._registry import defop, dispatch
@@ -23,63 +30,298 @@ def _reshape_fn(x, shape):
 
 _view = _view_op("view", "ViewBackward0")(_reshape_fn)
 _alias = _view_op("alias", "AliasBackward0")(lambda x: x)
+_reshape_alias = _view_op("reshape_alias", "ReshapeAliasBackward0")(_reshape_fn)
+# reshape of a layout no view can express: a contiguous copy, then a view of the copy.
+_reshape_clone = defop("reshape_clone", node="CloneBackward0", dtypes="keep", linear=True)(
+    lambda x: x
+)
+_unsafe_view = defop("unsafe_view", node="UnsafeViewBackward0", dtypes="keep", linear=True)(
+    _reshape_fn
+)
+
+VIEW_NOT_COMPATIBLE = (
+    "view size is not compatible with input tensor's size and stride (at least one dimension "
+    "spans across two contiguous subspaces). Use .reshape(...) instead."
+)
+
+
+# ----- strides: PyTorch's layout of a view --------------------------------------------------
+def contiguous_strides(shape: tuple) -> tuple:
+    strides = []
+    acc = 1
+    for s in reversed(shape):
+        strides.append(acc)
+        acc *= max(s, 1)
+    return tuple(reversed(strides))
+
+
+def compute_stride(oldshape: tuple, oldstride: tuple, newshape: tuple) -> tuple | None:
+    """PyTorch's ``computeStride``: the strides viewing ``oldshape`` as ``newshape``, or None."""
+    if not oldshape:
+        return (1,) * len(newshape)
+    numel = math.prod(oldshape)
+    if numel == 0:
+        return (
+            tuple(oldstride) if tuple(oldshape) == tuple(newshape) else contiguous_strides(newshape)
+        )
+    newstride = [0] * len(newshape)
+    view_d = len(newshape) - 1
+    chunk_base_stride = oldstride[-1]
+    tensor_numel = 1
+    view_numel = 1
+    for tensor_d in range(len(oldshape) - 1, -1, -1):
+        tensor_numel *= oldshape[tensor_d]
+        if tensor_d == 0 or (
+            oldshape[tensor_d - 1] != 1
+            and oldstride[tensor_d - 1] != tensor_numel * chunk_base_stride
+        ):
+            while view_d >= 0 and (view_numel < tensor_numel or newshape[view_d] == 1):
+                newstride[view_d] = view_numel * chunk_base_stride
+                view_numel *= newshape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if tensor_d > 0:
+                chunk_base_stride = oldstride[tensor_d - 1]
+                tensor_numel = 1
+                view_numel = 1
+    if view_d != -1:
+        return None
+    return tuple(newstride)
+
+
+def _drop(seq: list, d: int) -> list:
+    return seq[:d] + seq[d + 1 :]
+
+
+def _rule_unsqueeze(shape, strides, dim):
+    st = strides[dim] * shape[dim] if dim < len(shape) else 1
+    return [*shape[:dim], 1, *shape[dim:]], [*strides[:dim], st, *strides[dim:]]
+
+
+def _rule_squeeze(shape, strides, dims):
+    keep = [d for d in range(len(shape)) if not (d in dims and shape[d] == 1)]
+    return [shape[d] for d in keep], [strides[d] for d in keep]
+
+
+def _rule_expand(sh, st, shape):
+    lead = len(shape) - len(sh)
+    return list(shape), [0] * lead + [
+        0 if sh[i] == 1 and shape[lead + i] != 1 else st[i] for i in range(len(sh))
+    ]
+
+
+def _rule_view(sh, st, shape):
+    strides = compute_stride(tuple(sh), tuple(st), tuple(shape))
+    return list(shape), list(strides if strides is not None else contiguous_strides(shape))
+
+
+def _rule_diagonal(shape, strides, offset, dim1, dim2):
+    n1, n2 = shape[dim1], shape[dim2]
+    size = max(min(n1, n2 - offset) if offset >= 0 else min(n1 + offset, n2), 0)
+    keep = [d for d in range(len(shape)) if d not in (dim1, dim2)]
+    return (
+        [shape[d] for d in keep] + [size],
+        [strides[d] for d in keep] + [strides[dim1] + strides[dim2]],
+    )
+
+
+def rule_basic_index(shape, strides, index):
+    """A basic index ``(("i", n) | ("s", start, stop, step) | None, ...)`` (indexing.py)."""
+    out_shape, out_strides, d = [], [], 0
+    for item in index:
+        if item is None:
+            out_shape.append(1)
+            out_strides.append(strides[d] * shape[d] if d < len(shape) else 1)
+        elif item[0] == "i":
+            d += 1
+        else:
+            out_shape.append(len(range(item[1], item[2], item[3])))
+            out_strides.append(strides[d] * item[3])
+            d += 1
+    return out_shape + shape[d:], out_strides + strides[d:]
+
+
+def _rule_split(shape, strides, index, sections, dim):
+    shape = list(shape)
+    shape[dim] = sections[index]
+    return shape, strides
+
+
+def _rule_unbind(shape, strides, index, dim):
+    return _drop(shape, dim), _drop(strides, dim)
+
+
+def _swap(seq: list, a: int, b: int) -> list:
+    seq = list(seq)
+    seq[a], seq[b] = seq[b], seq[a]
+    return seq
+
+
+# op name -> rule(shape, strides, **statics) -> (shape, strides), shapes and strides as lists.
+STRIDE_RULES = {
+    "view": _rule_view,
+    "reshape_alias": _rule_view,
+    "alias": lambda sh, st: (sh, st),
+    "transpose": lambda sh, st, dim0, dim1: (_swap(sh, dim0, dim1), _swap(st, dim0, dim1)),
+    "t": lambda sh, st: (sh[::-1], st[::-1]),
+    "permute": lambda sh, st, dims: ([sh[d] for d in dims], [st[d] for d in dims]),
+    "unsqueeze": _rule_unsqueeze,
+    "squeeze": _rule_squeeze,
+    "squeeze_dim": _rule_squeeze,
+    "squeeze_dims": _rule_squeeze,
+    "expand": _rule_expand,
+    "narrow": lambda sh, st, dim, start, length: ([*sh[:dim], length, *sh[dim + 1 :]], st),
+    "select": lambda sh, st, dim, index: (_drop(sh, dim), _drop(st, dim)),
+    "diagonal": _rule_diagonal,
+}
+# ops with several outputs, by the name they share up to "_<number of outputs>":
+# rule(shape, strides, output index, **statics)
+MULTI_STRIDE_RULES = {"split": _rule_split, "splitws": _rule_split, "unbind": _rule_unbind}
+
+
+def layout(input: Tensor) -> tuple[tuple, tuple]:
+    """The shape and the strides (in elements) PyTorch would give ``input``."""
+    v = input._view
+    if v is None:
+        shape = input._data.shape
+        return shape, contiguous_strides(shape)
+    shape = list(input._storage.array.shape)
+    strides = list(contiguous_strides(tuple(shape)))
+    for op, statics, index in v.chain:
+        kw = dict(statics)
+        if index is None:
+            rule = STRIDE_RULES.get(op.name)
+        else:
+            multi = MULTI_STRIDE_RULES.get(op.name.rsplit("_", 1)[0])
+            rule = None if multi is None else functools.partial(multi, index=index)
+        if rule is not None:
+            shape, strides = rule(shape, strides, **kw)
+            continue
+        # A view op without a rule: assume it leaves a contiguous result.
+        out = jax.eval_shape(op.forward_fn(None, statics), jax.ShapeDtypeStruct(shape, "f4"))
+        shape = list((out if index is None else out[index]).shape)
+        strides = list(contiguous_strides(tuple(shape)))
+    return tuple(shape), tuple(strides)
+
+
+def _is_contiguous(shape: tuple, strides: tuple) -> bool:
+    if math.prod(shape) == 0:
+        return True
+    expected = 1
+    for size, stride in zip(reversed(shape), reversed(strides), strict=True):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
+
+
+def is_contiguous(input: Tensor, memory_format=None) -> bool:
+    """Whether PyTorch would store ``input`` contiguously (False for most transposed views)."""
+    return input._view is None or _is_contiguous(*layout(input))
+
+
+def contiguous(input: Tensor, memory_format=None) -> Tensor:
+    """``input`` itself when contiguous, else a contiguous copy (``CloneBackward0``)."""
+    if is_contiguous(input):
+        return input
+    return dispatch(_reshape_clone, (input,))
+
+
+def _viewable(input: Tensor, size: tuple) -> bool:
+    return input._view is None or compute_stride(*layout(input), size) is not None
 
 
 def _infer_size(shape: tuple, numel: int) -> tuple:
-    neg = [i for i, s in enumerate(shape) if s == -1]
-    if len(neg) > 1:
-        raise RuntimeError("only one dimension can be inferred")
-    for s in shape:
-        if s < -1:
-            raise RuntimeError(f"invalid shape dimension {s}")
-    known = math.prod(s for s in shape if s != -1)
-    if neg:
-        if known == 0 or numel % known:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-        shape = tuple(numel // known if s == -1 else s for s in shape)
-    elif known != numel:
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-    return shape
+    """PyTorch's ``infer_size``: ``shape`` with its one -1 resolved, checked against ``numel``."""
+    infer_dim = None
+    newsize = 1
+    for dim, s in enumerate(shape):
+        if s == -1:
+            if infer_dim is not None:
+                raise RuntimeError("only one dimension can be inferred")
+            infer_dim = dim
+        elif s >= 0:
+            newsize *= s
+        else:
+            raise RuntimeError(f"invalid shape dimension {s} at index {dim} of shape {list(shape)}")
+    if numel == newsize or (infer_dim is not None and newsize > 0 and numel % newsize == 0):
+        if infer_dim is None:
+            return tuple(shape)
+        if newsize == 0:
+            raise RuntimeError(
+                f"cannot reshape tensor of 0 elements into shape {list(shape)} because the "
+                "unspecified dimension size -1 can be any value and is ambiguous"
+            )
+        return tuple(numel // newsize if d == infer_dim else s for d, s in enumerate(shape))
+    raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
 
 
 def view(input: Tensor, *shape) -> Tensor:
     """Returns a tensor with the same data and a different shape, sharing storage."""
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)) and not hasattr(
-        shape[0], "__index__"
+    if (
+        len(shape) == 1
+        and not isinstance(shape[0], (int, tuple, list))
+        and not hasattr(shape[0], "__index__")
     ):
         from tapegrad._dtype import dtype as _dtype
 
         if isinstance(shape[0], _dtype):
             raise RuntimeError("view(dtype) is not supported by tapegrad; use .to(dtype)")
     size = _infer_size(normalize_size(shape), input.numel())
+    if not _viewable(input, size):
+        raise RuntimeError(VIEW_NOT_COMPATIBLE)
     return dispatch(_view, (input,), (("shape", size),))
 
 
+def _reshape(input: Tensor, size: tuple) -> Tensor:
+    # PyTorch: a contiguous input is viewed (ViewBackward0), a strided one whose layout allows
+    # the new shape is aliased (ReshapeAliasBackward0), any other is copied first.
+    if input._view is None:
+        return dispatch(_view, (input,), (("shape", size),))
+    shape, strides = layout(input)
+    if _is_contiguous(shape, strides):
+        return dispatch(_view, (input,), (("shape", size),))
+    if compute_stride(shape, strides, size) is not None:
+        return dispatch(_reshape_alias, (input,), (("shape", size),))
+    copy = dispatch(_reshape_clone, (input,))
+    return dispatch(_unsafe_view, (copy,), (("shape", size),))
+
+
 def reshape(input: Tensor, *shape) -> Tensor:
-    """Returns a tensor with the same data and the given shape (a view)."""
-    return view(input, *shape)
+    """Returns a tensor with the given shape: a view when the layout allows one, else a copy."""
+    return _reshape(input, _infer_size(normalize_size(shape), input.numel()))
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Flattens dims ``start_dim`` to ``end_dim`` into one."""
     shape = input._data.shape
     if not shape:
-        return view(input, 1)
+        return _reshape(input, (1,))
     s = normalize_dim(start_dim, len(shape))
     e = normalize_dim(end_dim, len(shape))
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     if s == e:
         return input
-    new = shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :]
-    return dispatch(_view, (input,), (("shape", new),))
+    return _reshape(input, (*shape[:s], math.prod(shape[s : e + 1]), *shape[e + 1 :]))
 
 
 def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
-    """Expands dim ``dim`` into ``sizes``."""
+    """Expands dim ``dim`` into ``sizes`` (a view)."""
     shape = input._data.shape
     d = normalize_dim(dim, len(shape))
-    sizes = _infer_size(tuple(sizes), shape[d])
+    sizes = normalize_size((sizes,))
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    try:
+        sizes = _infer_size(sizes, shape[d])
+    except RuntimeError:
+        raise RuntimeError(
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} "
+            f"({shape[d]}) in the input tensor"
+        ) from None
     return dispatch(_view, (input,), (("shape", shape[:d] + sizes + shape[d + 1 :]),))
 
 
@@ -132,16 +374,41 @@ def permute(input: Tensor, *dims) -> Tensor:
     return dispatch(_permute, (input,), (("dims", dims),))
 
 
+T_DEPRECATED = (
+    "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+    "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+    "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+    "tensor."
+)
+T_0D_DEPRECATED = (
+    "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
+)
+
+
+WARNED_ONCE: set = set()
+
+
+def warn_once(message: str, stacklevel: int = 3) -> None:
+    """PyTorch's ``TORCH_WARN_ONCE``: a UserWarning the first time in the process only."""
+    if message not in WARNED_ONCE:
+        WARNED_ONCE.add(message)
+        warnings.warn(message, UserWarning, stacklevel=stacklevel)
+
+
 def numpy_T(input: Tensor) -> Tensor:
-    """``x.T``: reverses all dimensions."""
+    """``x.T``: reverses all dimensions (PyTorch warns, once, unless ``x`` is 2-D)."""
+    if input.ndim != 2:
+        warn_once(T_0D_DEPRECATED if input.ndim == 0 else T_DEPRECATED)
     if input.ndim == 2:
         return dispatch(_permute, (input,), (("dims", (1, 0)),))
     return dispatch(_permute, (input,), (("dims", tuple(reversed(range(input.ndim)))),))
 
 
-def mT(input: Tensor) -> Tensor:  # noqa: N802 - PyTorch's name
+def mT(input: Tensor) -> Tensor:
     if input.ndim < 2:
-        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+        raise RuntimeError(
+            "tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor."
+        )
     return transpose(input, -2, -1)
 
 
@@ -182,16 +449,33 @@ def _expand(x, shape):
     return jnp.broadcast_to(x, shape)
 
 
+_LEGACY_TYPES = {
+    "float32": "torch.FloatTensor",
+    "float64": "torch.DoubleTensor",
+    "float16": "torch.HalfTensor",
+    "bfloat16": "CPUBFloat16Type",
+    "int64": "torch.LongTensor",
+    "int32": "torch.IntTensor",
+    "int16": "torch.ShortTensor",
+    "int8": "torch.CharTensor",
+    "uint8": "torch.ByteTensor",
+    "bool": "CPUBoolType",
+}
+
+
+def _legacy_type(dtype) -> str:
+    return _LEGACY_TYPES[dtype.name]
+
+
 def expand(input: Tensor, *sizes) -> Tensor:
     """Returns a view with singleton dims expanded to a larger size (-1 keeps a size)."""
     sizes = normalize_size(sizes)
     shape = input._data.shape
     if len(sizes) < len(shape):
         raise RuntimeError(
-            f"expand(torch.{'FloatTensor'}{{{list(shape)}}}, size={list(sizes)}): the number of "
-            "sizes provided "
-            f"({len(sizes)}) must be greater or equal to the number of dimensions in the tensor "
-            f"({len(shape)})"
+            f"expand({_legacy_type(input.dtype)}{{{list(shape)}}}, size={list(sizes)}): the "
+            f"number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
+            f"dimensions in the tensor ({len(shape)})"
         )
     lead = len(sizes) - len(shape)
     out = []
@@ -257,7 +541,9 @@ def _tensor_list(tensors, name: str) -> tuple:
             f"{type(tensors).__name__}"
         )
     if not tensors:
-        raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
+        if name == "stack":
+            raise RuntimeError("stack expects a non-empty TensorList")
+        raise ValueError(f"torch.{name}(): expected a non-empty list of Tensors")
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(
@@ -322,17 +608,29 @@ def _split_fn(x, sections, dim):
 _SPLIT_OPS: dict = {}
 
 
-def _split_op(n: int):
-    op = _SPLIT_OPS.get(n)
+def _first(fn):
+    # An op with one output returns an array, not a 1-tuple (the registry's contract).
+    return lambda x, **kw: fn(x, **kw)[0]
+
+
+def _split_op(n: int, with_sizes: bool):
+    # split(int) and chunk tape SplitBackward0; split(list of sizes) SplitWithSizesBackward0.
+    op = _SPLIT_OPS.get((n, with_sizes))
     if op is None:
-        op = _SPLIT_OPS[n] = defop(
-            f"split_{n}", node="SplitBackward0", dtypes="keep", linear=True, view=True, n_out=n
-        )(_split_fn)
+        name = "splitws" if with_sizes else "split"
+        node = "SplitWithSizesBackward0" if with_sizes else "SplitBackward0"
+        op = _SPLIT_OPS[n, with_sizes] = defop(
+            f"{name}_{n}", node=node, dtypes="keep", linear=True, view=True, n_out=n
+        )(_split_fn if n > 1 else _first(_split_fn))
+        if n == 1:  # the one piece is the whole tensor
+            STRIDE_RULES[op.name] = lambda sh, st, sections, dim: (sh, st)
     return op
 
 
-def _split_sections(input: Tensor, sections: tuple, dim: int) -> tuple:
-    return dispatch(_split_op(len(sections)), (input,), (("sections", sections), ("dim", dim)))
+def _split_sections(input: Tensor, sections: tuple, dim: int, with_sizes: bool = False) -> tuple:
+    op = _split_op(len(sections), with_sizes)
+    out = dispatch(op, (input,), (("sections", sections), ("dim", dim)))
+    return out if len(sections) > 1 else (out,)
 
 
 def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
@@ -341,9 +639,16 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     size = tensor._data.shape[d]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
-        if step <= 0:
-            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={step}")
-        sections = tuple(min(step, size - s) for s in range(0, size, step)) or (0,)
+        if step < 0:
+            raise RuntimeError(
+                f"split expects split_size be non-negative, but got split_size={step}"
+            )
+        if step == 0 and size != 0:
+            raise RuntimeError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}"
+            )
+        sections = tuple(min(step, size - s) for s in range(0, size, step)) if step else ()
+        sections = sections or (0,)
     else:
         sections = tuple(int(s) for s in split_size_or_sections)
         if sum(sections) != size:
@@ -351,6 +656,7 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
                 f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
                 f"size at dimension {d}), but got split_sizes={list(sections)}"
             )
+        return _split_sections(tensor, sections, d, with_sizes=True)
     return _split_sections(tensor, sections, d)
 
 
@@ -375,12 +681,17 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
     """Removes a dimension, returning a tuple of all slices along it (views)."""
     d = normalize_dim(dim, input.ndim)
     n = input._data.shape[d]
+    if n == 0:
+        return ()
     op = _UNBIND_OPS.get(n)
     if op is None:
         op = _UNBIND_OPS[n] = defop(
             f"unbind_{n}", node="UnbindBackward0", dtypes="keep", linear=True, view=True, n_out=n
-        )(_unbind_fn)
-    return dispatch(op, (input,), (("dim", d),))
+        )(_unbind_fn if n > 1 else _first(_unbind_fn))
+        if n == 1:
+            STRIDE_RULES[op.name] = lambda sh, st, dim: (_drop(sh, dim), _drop(st, dim))
+    out = dispatch(op, (input,), (("dim", d),))
+    return out if n > 1 else (out,)
 
 
 @_view_op("narrow", "SliceBackward0")
@@ -395,9 +706,7 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     if start < 0:
         start += size
     if not 0 <= start <= size or length < 0 or start + length > size:
-        raise RuntimeError(
-            f"start ({start}) + length ({length}) exceeds dimension size ({size})."
-        )
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
     return dispatch(_narrow, (input,), (("dim", d), ("start", start), ("length", length)))
 
 
@@ -430,4 +739,3 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     if a == b:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     return dispatch(_diagonal, (input,), (("offset", offset), ("dim1", a), ("dim2", b)))
-
