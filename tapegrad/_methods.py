@@ -273,9 +273,9 @@ _METHODS = {
     "diagonal": shape.diagonal,
     "nonzero": indexing.nonzero,
     "view_as": lambda self, other: shape.view(self, *other.shape),
-    "reshape_as": lambda self, other: shape.view(self, *other.shape),
-    "contiguous": lambda self, memory_format=None: self,
-    "is_contiguous": lambda self, memory_format=None: True,
+    "reshape_as": lambda self, other: shape.reshape(self, *other.shape),
+    "contiguous": shape.contiguous,
+    "is_contiguous": shape.is_contiguous,
     # conversion and copies
     "to": to,
     "clone": clone,

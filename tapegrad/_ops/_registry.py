@@ -306,6 +306,8 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
             entry = _resolve(op, keys, statics)
         out = entry[0](*arrays)
     except Exception as exc:  # re-raised with PyTorch's type and text
+        if getattr(exc, "tapegrad_torch_error", False):
+            raise  # already PyTorch's own error (e.g. a backward that PyTorch refuses)
         raise _explain(op, arrays, statics, exc) from None
     if needs_grad and op.node_cls is not None and _mode.grad_enabled:
         return _record(op, (entry[1], statics), operands, arrays, out)

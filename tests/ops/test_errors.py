@@ -224,12 +224,7 @@ def torch_error(fn) -> Exception:
 
 
 # Known bugs outside the op modules: case -> reason.
-XFAIL = {
-    "backward-create-graph-floor_divide": (
-        "_registry.dispatch re-words every exception a kernel raises (_errors.explain), also "
-        "the derivative's own PyTorch error when create_graph tapes the backward"
-    ),
-}
+XFAIL: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

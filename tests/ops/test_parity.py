@@ -467,14 +467,8 @@ CASES: list[Case] = [
         lambda m, x: x.permute(1, 0, 2).transpose(0, 1).reshape(-1),
         N(2, 3, 4),
     ),
-    xfail(
-        moves("reshape_as-non-contiguous", lambda m, x, y: x.t().reshape_as(y), N(*S), N(12)),
-        "_methods.py: reshape_as calls shape.view, which refuses a non-contiguous layout",
-    ),
-    xfail(
-        moves("contiguous", lambda m, x: (x.t().contiguous(), x.contiguous()), N(*S)),
-        "_methods.py: contiguous() returns self; should call shape.contiguous",
-    ),
+    moves("reshape_as-non-contiguous", lambda m, x, y: x.t().reshape_as(y), N(*S), N(12)),
+    moves("contiguous", lambda m, x: (x.t().contiguous(), x.contiguous()), N(*S)),
     moves("view_as", lambda m, x, y: x.view_as(y), N(*S), N(2, 6)),
     moves("view-of-select", lambda m, x: x.select(1, 0).view(3, 1, 2), N(3, 4, 2)),
     moves("flatten-non-contiguous", lambda m, x: x.transpose(0, 1).flatten(1), N(2, 3, 4)),
