@@ -73,6 +73,7 @@ class Op:
         "cast",
         "diff_out",
         "differentiable",
+        "edges",
         "fn",
         "kernels",
         "linear",
@@ -98,6 +99,7 @@ class Op:
         cast: tuple[int, ...] | None,
         view: bool,
         saves: str | Callable = "inputs",
+        edges: str | tuple[int, ...] | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -115,6 +117,7 @@ class Op:
         self.cast = cast
         self.view = view
         self.saves = saves
+        self.edges = edges
         self.kernels: dict = {}
         self.vjp_kernels: dict = {}
         self.vjp_ops: dict = {}
@@ -221,6 +224,7 @@ def defop(
     cast: tuple[int, ...] | None = None,
     view: bool = False,
     saves: str | Callable = "inputs",
+    edges: str | tuple[int, ...] | None = None,
 ) -> Callable[[Callable], Op]:
     """Declare an op: ``@defop("mul", node="MulBackward0") def _mul(x, y): ...``.
 
@@ -230,12 +234,16 @@ def defop(
     for backward, which decides what an in-place write invalidates: ``"inputs"``, ``"output"``,
     or a function of the needs-grad mask returning operand positions. (tapegrad itself keeps an
     immutable snapshot of the operands and recomputes; ``saves`` only drives the version checks.)
+    ``edges`` says which operands get an entry in ``next_functions``: all (None, as PyTorch's
+    Tensor overloads, where ``x + 2`` has a ``(None, 0)`` for the 2), ``"tensors"`` (PyTorch's
+    Scalar overloads: ``2 - x`` has one entry), or a tuple of positions (``where``'s condition
+    and index tensors have none).
     """
 
     def register(fn: Callable) -> Op:
         if name in OPS:
             raise ValueError(f"op {name!r} is already registered")
-        op = Op(name, fn, node, dtypes, linear, n_out, diff_out, cast, view, saves)
+        op = Op(name, fn, node, dtypes, linear, n_out, diff_out, cast, view, saves, edges)
         OPS[name] = op
         return op
 
@@ -359,6 +367,19 @@ def _make_view(t: Tensor, base: Tensor, op: Op, statics: tuple, index, array) ->
         t._is_inference = True
 
 
+def _edge_positions(edges, operands: tuple) -> tuple:
+    if edges == "tensors":
+        return tuple(i for i, o in enumerate(operands) if isinstance(o, Tensor))
+    return edges
+
+
+def _node_mask(node) -> tuple:
+    """Which operands of the node's op need a gradient."""
+    if node._edge_pos is None:
+        return tuple(e[0] is not None for e in node.next_functions)
+    return node._mask
+
+
 def _plain_outputs(op: Op, operands: tuple, out, statics: tuple):
     if op.n_out == 1:
         return _output(op, operands, out, statics)
@@ -391,7 +412,12 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
             edges.append(_NO_EDGE)
     node = _new(op.node_cls)
     node._seq = next(_node_seq)
-    node.next_functions = tuple(edges)
+    if op.edges is None:
+        node.next_functions = tuple(edges)
+    else:
+        node._mask = tuple(e is not _NO_EDGE for e in edges)
+        node._edge_pos = pos = _edge_positions(op.edges, operands)
+        node.next_functions = tuple(edges[i] for i in pos)
     node._op = op
     node._key = key
     if linear:
@@ -464,7 +490,7 @@ def apply_node(node, grads: list) -> list:
 
         raise RuntimeError(SECOND_BACKWARD)
     cdt, statics = node._key
-    mask = tuple(e[0] is not None for e in node.next_functions)
+    mask = _node_mask(node)
     if len(grads) == 1:
         gs = grads
     else:
@@ -481,7 +507,7 @@ def apply_node(node, grads: list) -> list:
         # copy of its old value when it was overwritten (see ``inplace.apply_inplace``).
         arrays = [o._data if isinstance(o, Tensor) else o for o in node._saved]
         res = op.vjp_kernel(cdt, statics, mask, None)(*arrays, *gs)
-    return _spread(mask, res)
+    return _spread(node, mask, res)
 
 
 def apply_node_graph(node, grads: list) -> list:
@@ -494,7 +520,7 @@ def apply_node_graph(node, grads: list) -> list:
 
         raise RuntimeError(SECOND_BACKWARD)
     cdt, statics = node._key
-    mask = tuple(e[0] is not None for e in node.next_functions)
+    mask = _node_mask(node)
     if len(grads) == 1:
         gs = grads
     else:
@@ -509,7 +535,7 @@ def apply_node_graph(node, grads: list) -> list:
         _check_versions(node)
         vop = op.vjp_op(cdt, statics, mask, None)
         res = dispatch(vop, (*_graph_operands(op, mask, node._saved), *gs))
-    return _spread(mask, (res,) if vop.n_out == 1 else res)
+    return _spread(node, mask, (res,) if vop.n_out == 1 else res)
 
 
 def _graph_operands(op: Op, mask: tuple, operands: tuple) -> tuple:
@@ -524,9 +550,12 @@ def _graph_operands(op: Op, mask: tuple, operands: tuple) -> tuple:
     )
 
 
-def _spread(mask: tuple, res) -> list:
+def _spread(node, mask: tuple, res) -> list:
+    """One gradient per ``next_functions`` entry, from the VJP's gradients of needed operands."""
     it = iter(res)
-    return [next(it) if m else None for m in mask]
+    grads = [next(it) if m else None for m in mask]
+    pos = node._edge_pos
+    return grads if pos is None else [grads[i] for i in pos]
 
 
 def release(node) -> None:

@@ -59,7 +59,7 @@ def _advanced_fn(x, *index_arrays, index):
     return x[tuple(key)]
 
 
-_index = defop("index", node="IndexBackward0", dtypes="keep")(_advanced_fn)
+_index = defop("index", node="IndexBackward0", dtypes="keep", edges=(0,))(_advanced_fn)
 
 _FILL = slice(None)  # the dims an index leaves out (or an Ellipsis spans), told apart by identity
 TOO_MANY = "too many indices for tensor of dimension {}"

@@ -219,8 +219,8 @@ def _rsub_fn(x, y, alpha):
     return y - x if alpha == 1 else y - x * alpha
 
 
-_rsub = defop("rsub", node="RsubBackward0", linear=True)(_rsub_fn)
-_rsub_scalar = defop("rsub_scalar", node="RsubBackward1", linear=True)(_rsub_fn)
+_rsub = defop("rsub", node="RsubBackward0", linear=True, edges="tensors")(_rsub_fn)
+_rsub_scalar = defop("rsub_scalar", node="RsubBackward1", linear=True, edges="tensors")(_rsub_fn)
 
 
 @defop("mul", node="MulBackward0", saves=cross_saves)
@@ -268,7 +268,7 @@ def _not_implemented(name: str, fn):
 
 
 _div_floor = defop("div_floor", node="DivBackward2")(_floor_div_fn)
-_floor_divide = defop("floor_divide", node="NotImplemented")(
+_floor_divide = defop("floor_divide", node="NotImplemented", edges="tensors")(
     _not_implemented("floor_divide", _floor_div_fn)
 )
 
@@ -281,9 +281,9 @@ def _div_trunc(x, y):
     return jnp.trunc(_true_divide(x, y))
 
 
-_remainder = defop("remainder", node="RemainderBackward0")(jnp.remainder)
+_remainder = defop("remainder", node="RemainderBackward0", edges="tensors")(jnp.remainder)
 _remainder_tensor = defop("remainder_tensor", node="RemainderBackward1")(jnp.remainder)
-_rremainder = defop("rremainder", node="NotImplemented")(
+_rremainder = defop("rremainder", node="NotImplemented", edges="tensors")(
     _not_implemented("remainder", jnp.remainder)
 )
 
@@ -335,7 +335,7 @@ def _pow(x, y):
     return jnp.power(x, y)
 
 
-@defop("rpow", node="PowBackward2", cast=(0, 1))
+@defop("rpow", node="PowBackward2", cast=(0, 1), edges="tensors")
 def _rpow(x, base):
     # base ** x with x the tensor.
     if jnp.issubdtype(x.dtype, jnp.floating):
@@ -638,7 +638,7 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
 clip = clamp
 
 
-@defop("where", node="WhereBackward0", cast=(1, 2))
+@defop("where", node="WhereBackward0", cast=(1, 2), edges=(1, 2))
 def _where(cond, x, y):
     return jnp.where(cond, x, y)
 

@@ -71,6 +71,8 @@ class Node:
     _pre_hooks = None
     _post_hooks = None
     _released = False
+    _edge_pos = None  # operand positions with a next_functions entry, when not all have one
+    _mask = None  # which operands need a gradient, kept when _edge_pos is set
 
     def __init__(self) -> None:
         self._seq = next(_seq)

@@ -173,13 +173,6 @@ def test_graph_structure_matches_torch(torch, name):
 
 
 def test_rsub_graph_matches_torch(torch, request):
-    request.applymarker(
-        pytest.mark.xfail(
-            strict=True,
-            reason="tapegrad/_ops/pointwise.py: RsubBackward1 (scalar - tensor) has an extra "
-            "(None, 0) edge for the scalar; PyTorch's has one edge",
-        )
-    )
 
     def sig(mod):
         x = mod.tensor([1.0, 2.0], requires_grad=True)
