@@ -9,7 +9,6 @@ figures to compare.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import jax
@@ -24,8 +23,9 @@ except ImportError:  # torch is only the comparison, not a dependency
     torch = None
 
 
-def _time(fn, n: int, repeats: int = 5) -> float:
-    """Median over ``repeats`` of the mean time per call, in microseconds."""
+def _time(fn, n: int, repeats: int = 7) -> float:
+    """Best over ``repeats`` of the mean time per call, in microseconds. The minimum is the
+    figure least disturbed by other work on a shared machine."""
     for _ in range(min(n, 200)):
         fn()
     samples = []
@@ -34,7 +34,7 @@ def _time(fn, n: int, repeats: int = 5) -> float:
         for _ in range(n):
             fn()
         samples.append((time.perf_counter() - start) / n * 1e6)
-    return statistics.median(samples)
+    return min(samples)
 
 
 def _cases(size: int):

@@ -106,7 +106,8 @@ class _Formatter:
         if shown.size == 0:
             return  # only zeros, nans and infs: integer mode, width 1
         magnitudes = np.abs(shown)
-        smallest, largest = magnitudes.min(), magnitudes.max()
+        # Python floats: their ratio may overflow to inf (then sci mode), as in PyTorch.
+        smallest, largest = float(magnitudes.min()), float(magnitudes.max())
         self.int_mode = bool(np.all(shown == np.ceil(shown)))
         if _OPTS.sci_mode is None:
             self.sci_mode = bool(

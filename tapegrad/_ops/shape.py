@@ -235,6 +235,8 @@ def _viewable(input: Tensor, size: tuple) -> bool:
 
 def _infer_size(shape: tuple, numel: int) -> tuple:
     """PyTorch's ``infer_size``: ``shape`` with its one -1 resolved, checked against ``numel``."""
+    if -1 not in shape and min(shape, default=0) >= 0 and math.prod(shape) == numel:
+        return tuple(shape)  # the common case, checked cheaply
     infer_dim = None
     newsize = 1
     for dim, s in enumerate(shape):
