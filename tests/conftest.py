@@ -5,6 +5,17 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(params=["torch", "tapegrad"])
+def m(request):
+    """The module under test: each test using it runs on PyTorch and on tapegrad, so every
+    literal it asserts is first checked against PyTorch."""
+    if request.param == "torch":
+        return pytest.importorskip("torch")
+    import tapegrad
+
+    return tapegrad
+
+
 @pytest.fixture
 def rng():
     """A fresh, seeded NumPy generator per test, so every test sees the same inputs."""

@@ -17,13 +17,6 @@ from hypothesis import strategies as st
 import tapegrad
 
 
-@pytest.fixture(params=["torch", "tapegrad"])
-def m(request):
-    if request.param == "torch":
-        return pytest.importorskip("torch")
-    return tapegrad
-
-
 @pytest.fixture(autouse=True)
 def _default_modes():
     """Every test ends in the default modes, even one that fails with a mode changed."""

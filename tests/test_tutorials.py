@@ -16,13 +16,6 @@ import pytest
 import tapegrad
 
 
-@pytest.fixture(params=["torch", "tapegrad"])
-def m(request):
-    if request.param == "torch":
-        return pytest.importorskip("torch")
-    return tapegrad
-
-
 @pytest.fixture(autouse=True)
 def _restore_grad_mode():
     yield

@@ -36,21 +36,6 @@ def _scatter(base, index_map, values):
     return flat.reshape(base.shape)
 
 
-def _legacy_scalar(d: dt.dtype) -> str:
-    return {
-        "float32": "Float",
-        "float64": "Double",
-        "float16": "Half",
-        "bfloat16": "BFloat16",
-        "int64": "Long",
-        "int32": "Int",
-        "int16": "Short",
-        "int8": "Char",
-        "uint8": "Byte",
-        "bool": "Bool",
-    }[d.name]
-
-
 def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
     return src._category <= dst._category
 
@@ -96,8 +81,8 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
     if rd is not sd:
         if not _can_cast(rd, sd):
             raise RuntimeError(
-                f"result type {_legacy_scalar(rd)} can't be cast to the desired output type "
-                f"{_legacy_scalar(sd)}"
+                f"result type {dt.legacy_name(rd)} can't be cast to the desired output type "
+                f"{dt.legacy_name(sd)}"
             )
         result = result.to(sd)
     node = result._grad_fn

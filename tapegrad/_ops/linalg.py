@@ -6,6 +6,7 @@ import math
 
 import jax.numpy as jnp
 
+from tapegrad._dtype import legacy_name
 from tapegrad._grad_mode import state as _grad_mode
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._ops.pointwise import cross_saves
@@ -36,20 +37,6 @@ _matmul = defop("matmul", node="UnsafeViewBackward0", saves=cross_saves, dtypes=
 _matmul_clone = defop("matmul_clone", node="CloneBackward0", saves=cross_saves, dtypes="keep")(_mat)
 
 
-_LEGACY = {
-    "float32": "Float",
-    "float64": "Double",
-    "float16": "Half",
-    "bfloat16": "BFloat16",
-    "int64": "Long",
-    "int32": "Int",
-    "int16": "Short",
-    "int8": "Char",
-    "uint8": "Byte",
-    "bool": "Bool",
-}
-
-
 # ----- PyTorch's checks, path by path (each names the kernel PyTorch would run) --------------
 def _mm_dtype(a: Tensor, b: Tensor) -> None:
     da, db = a.dtype, b.dtype
@@ -62,7 +49,7 @@ def _mm_dtype(a: Tensor, b: Tensor) -> None:
 
 def _mv_dtype(mat: Tensor, vec: Tensor) -> None:
     if mat.dtype is not vec.dtype:
-        m, v = _LEGACY[mat.dtype.name], _LEGACY[vec.dtype.name]
+        m, v = legacy_name(mat.dtype), legacy_name(vec.dtype)
         raise RuntimeError(
             f"addmv input tensors must have the same dtype, but got {v}, {m}, and {v}"
         )
@@ -72,14 +59,14 @@ def _dot_dtype(a: Tensor, b: Tensor) -> None:
     if a.dtype is not b.dtype:
         raise RuntimeError(
             "dot : expected both vectors to have same dtype, but found "
-            f"{_LEGACY[a.dtype.name]} and {_LEGACY[b.dtype.name]}"
+            f"{legacy_name(a.dtype)} and {legacy_name(b.dtype)}"
         )
 
 
 def _bmm_dtype(a: Tensor, b: Tensor) -> None:
     if a.dtype is not b.dtype:
         raise RuntimeError(
-            f"expected scalar type {_LEGACY[a.dtype.name]} but found {_LEGACY[b.dtype.name]}"
+            f"expected scalar type {legacy_name(a.dtype)} but found {legacy_name(b.dtype)}"
         )
 
 
@@ -257,7 +244,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias.dtype is not input.dtype:
         raise RuntimeError(
             "self and mat2 must have the same dtype, but got "
-            f"{_LEGACY[bias.dtype.name]} and {_LEGACY[input.dtype.name]}"
+            f"{legacy_name(bias.dtype)} and {legacy_name(input.dtype)}"
         )
     b = bias._data.shape
     if len(b) == 1 and b[0] not in (1, w[0]):

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from tapegrad._dtype import legacy_name
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._tensor import Tensor
 
@@ -524,19 +525,12 @@ def _bitwise(name: str, fn):
         for o in (input, other):
             d = o.dtype if isinstance(o, Tensor) else None
             if (d is not None and d.is_floating_point) or isinstance(o, float):
-                raise NotImplementedError(
-                    f"\"{name}_cpu\" not implemented for '{'Float' if d is None else _legacy(d)}'"
-                )
+                kind = "Float" if d is None else legacy_name(d)
+                raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{kind}'")
         return dispatch(op, (input, other))
 
     bitwise.__name__ = name
     return bitwise
-
-
-def _legacy(d) -> str:
-    return {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16"}[
-        d.name
-    ]
 
 
 bitwise_and = _bitwise("bitwise_and", jnp.bitwise_and)
@@ -650,8 +644,9 @@ def where(condition: Tensor, input=None, other=None):
 
         return nonzero(condition, as_tuple=True)
     if condition.dtype.name not in ("bool", "uint8"):
+        cd = condition.dtype
         raise RuntimeError(
-            f"where expected condition to be a boolean tensor, but got a tensor with dtype "
-            f"{_legacy(condition.dtype) if condition.dtype.is_floating_point else condition.dtype}"
+            "where expected condition to be a boolean tensor, but got a tensor with dtype "
+            f"{legacy_name(cd) if cd.is_floating_point else cd}"
         )
     return dispatch(_where, (condition, input, other))

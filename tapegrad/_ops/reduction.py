@@ -9,18 +9,10 @@ import warnings
 import jax
 import jax.numpy as jnp
 
+from tapegrad._dtype import legacy_name
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._ops._util import normalize_dim, normalize_dims
 from tapegrad._tensor import Tensor
-
-_LEGACY_SCALAR = {
-    "int64": "Long",
-    "int32": "Int",
-    "int16": "Short",
-    "int8": "Char",
-    "uint8": "Byte",
-    "bool": "Bool",
-}
 
 DOF_WARNING = (
     "{}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
@@ -79,7 +71,7 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
     if dtype is None and not input.dtype.is_floating_point:
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point "
-            f"or complex dtype. Got: {_LEGACY_SCALAR[input.dtype.name]}"
+            f"or complex dtype. Got: {legacy_name(input.dtype)}"
         )
     return _reduce(_mean_all, _mean_dim, input, dim, keepdim, dtype)
 
@@ -386,7 +378,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     if not input.dtype.is_floating_point:
         raise RuntimeError(
             "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
-            f"{_LEGACY_SCALAR[input.dtype.name]}"
+            f"{legacy_name(input.dtype)}"
         )
     dims = _dims(dim, input)
     return dispatch(_norm, (input,), (("p", float(p)), ("dims", dims), ("keepdim", bool(keepdim))))
@@ -409,7 +401,7 @@ def _softmax_dim(name: str, input: Tensor, dim: int, dtype) -> tuple[Tensor, int
     if not input.dtype.is_floating_point:
         kernel = "lastdim_kernel_impl" if d >= input.ndim - 1 else "kernel_impl"
         raise NotImplementedError(
-            f"\"{name}_{kernel}\" not implemented for '{_LEGACY_SCALAR[input.dtype.name]}'"
+            f"\"{name}_{kernel}\" not implemented for '{legacy_name(input.dtype)}'"
         )
     return input, d
 

@@ -16,24 +16,13 @@ __all__ = [
     "modified_output",
 ]
 
-_LEGACY = {
-    "float32": "FloatTensor",
-    "float64": "DoubleTensor",
-    "float16": "HalfTensor",
-    "bfloat16": "BFloat16Tensor",
-    "int64": "LongTensor",
-    "int32": "IntTensor",
-    "int16": "ShortTensor",
-    "int8": "CharTensor",
-    "uint8": "ByteTensor",
-    "bool": "BoolTensor",
-}
-
 
 def legacy_type_name(dtype_name: str, device_type: str = "cpu") -> str:
     """PyTorch's legacy type string, e.g. ``torch.FloatTensor``."""
     prefix = "torch." if device_type == "cpu" else f"torch.{device_type}."
-    return prefix + _LEGACY[dtype_name]
+    from tapegrad._dtype import _by_name, legacy_name
+
+    return prefix + legacy_name(_by_name(dtype_name)) + "Tensor"
 
 
 def _short(node) -> str:

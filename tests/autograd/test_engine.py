@@ -22,13 +22,6 @@ from tapegrad.autograd import _api
 CREATE_GRAPH_WARNING = r"Using backward\(\) with create_graph=True will create a reference cycle"
 
 
-@pytest.fixture(params=["torch", "tapegrad"])
-def m(request):
-    if request.param == "torch":
-        return pytest.importorskip("torch")
-    return tapegrad
-
-
 @pytest.fixture
 def torch():
     return pytest.importorskip("torch")

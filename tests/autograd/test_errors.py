@@ -16,13 +16,6 @@ import tapegrad
 from tapegrad.autograd import _errors
 
 
-@pytest.fixture(params=["torch", "tapegrad"])
-def m(request):
-    if request.param == "torch":
-        return pytest.importorskip("torch")
-    return tapegrad
-
-
 def _leaf(m, *values, **kw):
     return m.tensor(list(values) or [1.0, 2.0], requires_grad=True, **kw)
 

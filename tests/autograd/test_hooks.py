@@ -13,13 +13,6 @@ import pytest
 import tapegrad
 
 
-@pytest.fixture(params=["torch", "tapegrad"])
-def m(request):
-    if request.param == "torch":
-        return pytest.importorskip("torch")
-    return tapegrad
-
-
 def _vals(gs):
     return tuple(None if g is None else g.tolist() for g in gs)
 
