@@ -16,6 +16,20 @@ def m(request):
     return tapegrad
 
 
+@pytest.fixture(autouse=True)
+def _default_modes():
+    """Every test ends in the default modes, even one that fails with a mode changed."""
+    yield
+    import tapegrad
+
+    tapegrad.set_grad_enabled(True)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_grad_enabled(True)
+
+
 @pytest.fixture
 def rng():
     """A fresh, seeded NumPy generator per test, so every test sees the same inputs."""

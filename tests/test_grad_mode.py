@@ -17,18 +17,6 @@ from hypothesis import strategies as st
 import tapegrad
 
 
-@pytest.fixture(autouse=True)
-def _default_modes():
-    """Every test ends in the default modes, even one that fails with a mode changed."""
-    yield
-    tapegrad.set_grad_enabled(True)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_grad_enabled(True)
-
-
 def _modes(m) -> tuple[bool, bool]:
     return m.is_grad_enabled(), m.is_inference_mode_enabled()
 

@@ -16,17 +16,6 @@ import pytest
 import tapegrad
 
 
-@pytest.fixture(autouse=True)
-def _restore_grad_mode():
-    yield
-    tapegrad.set_grad_enabled(True)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_grad_enabled(True)
-
-
 def _run(script: str, module, capsys) -> str:
     """Run ``script`` with ``torch`` bound to ``module``; return what it printed."""
     capsys.readouterr()

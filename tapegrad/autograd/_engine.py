@@ -42,16 +42,20 @@ _ACC_PRIORITY = 2**64 - 1  # AccumulateGrad's sequence_nr in PyTorch: UINT64_MAX
 
 # ----- PyTorch's ready queue: std::priority_queue<NodeTask, vector, CompareNodeTaskTime> -----
 # libstdc++'s push_heap / pop_heap, so that ties pop in the same order as in PyTorch.
-def _push(heap: list, prio: int, node) -> None:
-    heap.append(None)
-    hole = len(heap) - 1
+def _sift_up(heap: list, hole: int, item: tuple) -> None:
+    prio = item[0]
     while hole > 0:
         parent = (hole - 1) // 2
         if not heap[parent][0] < prio:
             break
         heap[hole] = heap[parent]
         hole = parent
-    heap[hole] = (prio, node)
+    heap[hole] = item
+
+
+def _push(heap: list, prio: int, node) -> None:
+    heap.append(None)
+    _sift_up(heap, len(heap) - 1, (prio, node))
 
 
 def _pop(heap: list):
@@ -71,14 +75,7 @@ def _pop(heap: list):
             child = 2 * (child + 1)
             heap[hole] = heap[child - 1]
             hole = child - 1
-        prio = last[0]
-        while hole > 0:
-            parent = (hole - 1) // 2
-            if not heap[parent][0] < prio:
-                break
-            heap[hole] = heap[parent]
-            hole = parent
-        heap[hole] = last
+        _sift_up(heap, hole, last)
     return top[1]
 
 
