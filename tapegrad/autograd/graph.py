@@ -131,7 +131,7 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable) -> None:
-        super().__init__()
+        self._seq = next(_seq)  # Node.__init__, inlined: created once per leaf per graph
         self.variable = variable
         self.next_functions = ()
         self._versions = None
