@@ -24,10 +24,6 @@ INFERENCE_INPLACE = (
 VIEW_OF_LEAF_INPLACE = (
     "a view of a leaf Variable that requires grad is being used in an in-place operation."
 )
-VIEW_INPLACE_UNSUPPORTED = (
-    "in-place operation on a view of a tensor that requires grad is not supported yet: apply the "
-    "op out of place (y = f(y)) or under tapegrad.no_grad()"
-)
 
 
 @jax.jit
@@ -52,8 +48,6 @@ def check_inplace(self: Tensor) -> None:
         raise RuntimeError(VIEW_OF_LEAF_INPLACE)
     if self._requires_grad and self._grad_fn is None and base is None:
         raise RuntimeError(LEAF_INPLACE)
-    if self._view is not None and (self._requires_grad or base._requires_grad):
-        raise RuntimeError(VIEW_INPLACE_UNSUPPORTED)
 
 
 def write(self: Tensor, array) -> None:
@@ -67,6 +61,43 @@ def write(self: Tensor, array) -> None:
         v.array = array
         v.generation = st.generation
     self._version_counter().value += 1
+
+
+@defop("copy_slices", node="CopySlices", dtypes="keep", saves=lambda mask: [], edges=(0, 1))
+def _copy_slices(base, values, index_map):
+    flat = base.reshape(-1).at[index_map.reshape(-1)].set(values.reshape(-1))
+    return flat.reshape(base.shape)
+
+
+@defop("regenerate_view", node="AsStridedBackward0", dtypes="keep", linear=True)
+def _regenerate_view(base, chain):
+    for op, statics, index in chain:
+        out = op.forward_fn(None, statics)(base)
+        base = out if index is None else out[index]
+    return base
+
+
+def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
+    """PyTorch's CopySlices: writing ``result`` into ``view`` gives its base a node that takes
+    the written region's gradient from ``result`` and the rest from the base's old history;
+    the view's own history is regenerated from the base (``AsStridedBackward0``)."""
+    from tapegrad._tensor import _wrap
+
+    base = view._base
+    info = view._view
+    index_map = _wrap(info.index_map(base._storage.array.shape))
+    new_base = dispatch(_copy_slices, (base, result, index_map))
+    base._storage.write(new_base._data)
+    view._version_counter().value += 1
+    if new_base._grad_fn is not None:
+        base._grad_fn = new_base._grad_fn
+        base._output_nr = 0
+        base._requires_grad = True
+        regenerated = dispatch(_regenerate_view, (base,), (("chain", info.chain),))
+        view._grad_fn = regenerated._grad_fn
+        view._output_nr = 0
+        view._requires_grad = True
+    return view
 
 
 def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
@@ -85,6 +116,12 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
                 f"{dt.legacy_name(sd)}"
             )
         result = result.to(sd)
+    if (
+        self._view is not None
+        and _mode.grad_enabled
+        and (result._requires_grad or self._base._requires_grad)
+    ):
+        return _write_into_view(self, result)
     node = result._grad_fn
     old_array = self._data
     write(self, result._data)

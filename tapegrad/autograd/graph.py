@@ -12,7 +12,7 @@ _seq = itertools.count()
 
 # Nodes implemented in PyTorch's C++ autograd (not generated from derivatives.yaml) report a
 # namespaced ``name()``, while their repr uses the bare class name.
-_TORCH_NAMESPACED = frozenset({"AccumulateGrad", "CopyBackwards"})
+_TORCH_NAMESPACED = frozenset({"AccumulateGrad", "CopyBackwards", "CopySlices", "NotImplemented"})
 
 _metadata: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
