@@ -408,7 +408,8 @@ def _plain_outputs(op: Op, operands: tuple, out, statics: tuple):
 
 def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
     single = op.n_out == 1
-    if single and out.dtype not in _FLOAT_NP:
+    cdt = key[0]
+    if single and (cdt is None or not cdt.is_floating_point) and out.dtype not in _FLOAT_NP:
         # Integer and bool results never require grad (e.g. ``x.long()``).
         return _plain_outputs(op, operands, out, key[1])
     # Edges first: a leaf's AccumulateGrad created here must get an older sequence number than
