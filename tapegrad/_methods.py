@@ -363,16 +363,16 @@ _METHODS["absolute"] = pointwise.abs
 
 
 def _setitem(self: Tensor, index, value) -> None:
-    view = indexing.getitem(self, index)
-    if view._view is None or view._storage is not self._storage:
-        raise NotImplementedError(
-            "assignment through integer or boolean index tensors is not supported yet"
-        )
+    """``x[index] = value``: a copy into the view for basic indices (CopySlices when grad is
+    involved), PyTorch's ``index_put_`` for integer and boolean index tensors."""
     if not isinstance(value, Tensor):
         value = tensor(value, dtype=self.dtype)
-    inplace.copy_(view, value)
-    if view._vc is not self._vc:  # pragma: no cover - views share the counter
-        self._version_counter().value += 1
+    _, _, advanced = indexing.getitem(self, index, _parse_only=True)
+    if advanced:
+        inplace.check_inplace(self)
+        inplace.apply_inplace(self, indexing.index_put(self, index, value))
+        return
+    inplace.copy_(indexing.getitem(self, index), value)
 
 
 def install() -> None:

@@ -118,7 +118,7 @@ def _expand_ellipses(items: list, ndim: int) -> tuple[list, list]:
     return out, positions
 
 
-def getitem(x: Tensor, index):
+def getitem(x: Tensor, index, *, _parse_only: bool = False):
     """``x[index]`` as PyTorch reads it."""
     shape = x._data.shape
     ndim = len(shape)
@@ -182,11 +182,43 @@ def getitem(x: Tensor, index):
         raise IndexError(INDEX_TYPES.format(type(item).__name__))
 
     static = tuple(static)
+    if _parse_only:
+        return static, tensors, advanced
     if advanced:
         return dispatch(_index, (x, *tensors), (("index", static),))
     if last == "alias" and any(s is None for s in static):
         last = None
     return dispatch(_BASIC_OPS[last], (x,), (("index", static),))
+
+
+def _index_put_fn(x, values, *index_arrays, index):
+    key = []
+    arrays = iter(index_arrays)
+    for item in index:
+        if item == "T":
+            key.append(next(arrays))
+        elif item is None:
+            key.append(None)
+        elif item[0] == "i":
+            key.append(item[1])
+        else:
+            key.append(slice(item[1], item[2], item[3]))
+    key = tuple(key)
+    # Positions written more than once keep one of the values (PyTorch leaves which undefined).
+    return x.at[key].set(jnp.broadcast_to(values.astype(x.dtype), x[key].shape))
+
+
+_index_put = defop(
+    "index_put", node="IndexPutBackward0", dtypes="keep", saves=lambda m: [], edges=(0, 1)
+)(_index_put_fn)
+
+
+def index_put(x: Tensor, index, values) -> Tensor:
+    """The tensor ``x`` with ``values`` written at ``x[index]`` (out of place)."""
+    static, tensors, _ = getitem(x, index, _parse_only=True)
+    if any(item is not None and item != "T" and item[0] == "b" for item in static):
+        raise NotImplementedError("assignment through a bool scalar index is not supported")
+    return dispatch(_index_put, (x, values, *tensors), (("index", static),))
 
 
 def _is_integer(t: Tensor) -> bool:

@@ -90,3 +90,36 @@ def test_view_of_leaf_that_requires_grad_refuses_the_write(m):
     assert x.tolist() == [5.0, 1.0]
     assert x.is_leaf
     assert x.requires_grad
+
+
+ADVANCED = {
+    "mask": lambda m, z: z.__setitem__(z > 3.5, 0.0),
+    "int-index": lambda m, z: z.__setitem__(m.tensor([0]), 3.0),
+    "pair-of-index-tensors": lambda m, z: z.__setitem__(
+        (m.tensor([1, 0]), m.tensor([2, 1])), m.tensor([10.0, 20.0])
+    ),
+    "slice-and-index": lambda m, z: z.__setitem__(
+        (slice(None), m.tensor([0, 2])), m.tensor([7.0, 8.0])
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVANCED))
+def test_setitem_with_index_tensors_matches_torch(m, name):
+    torch = pytest.importorskip("torch")
+    results = []
+    for mod in (m, torch):
+        x = mod.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        z = x.clone()
+        ADVANCED[name](mod, z)
+        (z * z).sum().backward()
+        results.append((z.tolist(), z.grad_fn.name(), z._version, x.grad.tolist()))
+    assert results[0] == results[1]
+    assert results[0][1] == "IndexPutBackward0"
+
+
+def test_setitem_with_index_tensor_on_an_integer_tensor(m):
+    w = m.zeros(5, dtype=m.int64)
+    w[m.tensor([1, 3])] = 7
+    assert w.tolist() == [0, 7, 0, 7, 0]
+    assert w._version == 1
