@@ -58,7 +58,7 @@ from tapegrad._grad_mode import (
     set_grad_enabled,
 )
 from tapegrad._methods import clone
-from tapegrad._ops.indexing import nonzero
+from tapegrad._ops.indexing import index_add, masked_fill, nonzero
 from tapegrad._ops.linalg import bmm, dot, linear, matmul, mm, mv
 from tapegrad._ops.pointwise import (
     abs,

@@ -268,3 +268,72 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
     if as_tuple:
         return tuple(_wrap(jnp.asarray(i, jnp.int64)) for i in idx)
     return _wrap(jnp.asarray(np.stack(idx, axis=1) if idx else np.zeros((0, 0)), jnp.int64))
+
+
+def _masked_fill_fn(x, mask, value):
+    return jnp.where(mask, value.astype(x.dtype), x)
+
+
+_masked_fill = defop(
+    "masked_fill", node="MaskedFillBackward0", dtypes="keep", saves=lambda m: [], edges=(0,)
+)(_masked_fill_fn)
+_masked_fill_tensor = defop(
+    "masked_fill_tensor",
+    node="MaskedFillBackward1",
+    dtypes="keep",
+    saves=lambda m: [],
+    edges=(0, 2),
+)(_masked_fill_fn)
+
+
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
+    """``input`` with ``value`` where ``mask`` is True (``mask`` broadcasts to ``input``)."""
+    if not isinstance(mask, Tensor) or mask.dtype.name != "bool":
+        got = type(mask).__name__ if not isinstance(mask, Tensor) else _c_name(mask.dtype)
+        raise RuntimeError(
+            f"masked_fill_ only supports boolean masks, but got mask with dtype {got}"
+        )
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(
+                "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value.ndim} dimension(s)."
+            )
+        return dispatch(_masked_fill_tensor, (input, mask, value))
+    from tapegrad._creation import tensor
+
+    return dispatch(_masked_fill, (input, mask, tensor(value)))
+
+
+def _c_name(d) -> str:
+    return {"float32": "float", "float64": "double", "int64": "long int", "int32": "int"}.get(
+        d.name, d.name
+    )
+
+
+def _index_add_fn(x, index, source, dim, alpha):
+    key = (slice(None),) * dim + (index,)
+    src = source.astype(x.dtype)
+    return x.at[key].add(src if alpha == 1 else src * alpha)
+
+
+_index_add = defop(
+    "index_add", node="IndexAddBackward0", dtypes="keep", saves=lambda m: [], edges=(0, 2)
+)(_index_add_fn)
+
+
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    """``input`` with ``alpha * source`` added at ``index`` along ``dim`` (out of place)."""
+    from tapegrad._ops._util import normalize_dim
+
+    d = normalize_dim(dim, input.ndim)
+    if index.ndim > 1 or index.dtype.name not in ("int64", "int32"):
+        raise IndexError("index_add_(): Expected a long or int tensor for index")
+    idx = np.asarray(index._data)
+    size = input._data.shape[d] if input.ndim else 1
+    if idx.size and (idx.min() < -size or idx.max() >= size):
+        bad = int(idx.min()) if idx.min() < -size else int(idx.max())
+        raise IndexError(
+            f"index out of range in self: index {bad} for dimension {d} of size {size}"
+        )
+    return dispatch(_index_add, (input, index, source), (("dim", d), ("alpha", alpha)))

@@ -123,3 +123,35 @@ def test_setitem_with_index_tensor_on_an_integer_tensor(m):
     w[m.tensor([1, 3])] = 7
     assert w.tolist() == [0, 7, 0, 7, 0]
     assert w._version == 1
+
+
+FILLS = {
+    "masked_fill_-scalar": lambda m, y: y.masked_fill_(y > 2.5, 2.0),
+    "masked_fill-tensor-value": lambda m, y: y.masked_fill(
+        m.tensor([True, False, True]), m.tensor(5.0)
+    ),
+    "index_add_-alpha": lambda m, y: y.index_add_(
+        1, m.tensor([0, 2]), m.tensor([[1.0, 2.0], [3.0, 4.0]]), alpha=2
+    ),
+    "index_add-dim0": lambda m, y: y.index_add(0, m.tensor([1]), m.ones(1, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILLS))
+def test_masked_fill_and_index_add_match_torch(m, name):
+    torch = pytest.importorskip("torch")
+    results = []
+    for mod in (m, torch):
+        x = mod.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        y = FILLS[name](mod, x * 1.0)
+        (y * y).sum().backward()
+        results.append(
+            (y.tolist(), y.grad_fn.name(), len(y.grad_fn.next_functions), x.grad.tolist())
+        )
+    assert results[0] == results[1]
+
+
+def test_masked_fill_refuses_a_float_mask(m):
+    x = m.ones(3)
+    with pytest.raises(RuntimeError, match="masked_fill_ only supports boolean masks"):
+        x.masked_fill(x, 1.0)
