@@ -307,6 +307,8 @@ _METHODS = {
     "fill_": inplace.fill_,
     "zero_": inplace.zero_,
     "copy_": inplace.copy_,
+    "normal_": inplace.normal_,
+    "uniform_": inplace.uniform_,
     "add_": _unary_inplace(pointwise.add),
     "sub_": _unary_inplace(pointwise.sub),
     "mul_": _unary_inplace(pointwise.mul),

@@ -224,3 +224,46 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
     check_inplace(self)
     result = dispatch(_copy, (self, src))
     return apply_inplace(self, result)
+
+
+def _random_fill_fn(x, noise):
+    return noise.astype(x.dtype)
+
+
+# The result does not depend on the tensor's old values: a zero gradient, as in PyTorch.
+_normal_fill = defop("normal_fill", node="NormalBackward0", dtypes="keep", linear=True, edges=(0,))(
+    _random_fill_fn
+)
+_uniform_fill = defop(
+    "uniform_fill", node="UniformBackward0", dtypes="keep", linear=True, edges=(0,)
+)(_random_fill_fn)
+
+
+def _random_fill_(self: Tensor, op, kind: str, kernel: str, scale: float, shift: float):
+    from tapegrad._random import _draw
+    from tapegrad._tensor import _wrap
+
+    d = self.dtype
+    if not d.is_floating_point:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{dt.legacy_name(d)}'")
+    check_inplace(self)
+    noise = _draw(kind, self._data.shape, d)
+    if scale != 1.0 or shift != 0.0:
+        noise = noise * scale + shift
+    return apply_inplace(self, dispatch(op, (self, _wrap(noise))))
+
+
+def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fills the tensor in place with samples from ``N(mean, std**2)``."""
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    return _random_fill_(self, _normal_fill, "normal", "normal_kernel_cpu", std, mean)
+
+
+def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fills the tensor in place with samples from the uniform distribution on ``[a, b)``."""
+    if a > b:
+        raise RuntimeError(
+            f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}"
+        )
+    return _random_fill_(self, _uniform_fill, "uniform", "check_uniform_bounds", b - a, a)

@@ -155,3 +155,45 @@ def test_masked_fill_refuses_a_float_mask(m):
     x = m.ones(3)
     with pytest.raises(RuntimeError, match="masked_fill_ only supports boolean masks"):
         x.masked_fill(x, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "node"),
+    [
+        ("normal_", (), "NormalBackward0"),
+        ("uniform_", (0.0, 1.0), "UniformBackward0"),
+    ],
+)
+def test_random_fills_follow_torchs_autograd_rules(m, method, args, node):
+    x = m.ones(3, requires_grad=True)
+    y = x * 2
+    getattr(y, method)(*args)
+    assert y.grad_fn.name() == node
+    assert y._version == 1
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        getattr(x, method)(*args)
+    with m.no_grad():
+        getattr(x, method)(*args)
+    assert (x.is_leaf, x.requires_grad, x._version) == (True, True, 1)
+    with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
+        getattr(m.ones(2, dtype=m.int64), method)(*args)
+
+
+def test_random_fills_are_seeded_and_have_the_asked_distribution():
+    import numpy as np
+
+    import tapegrad as tg
+
+    tg.manual_seed(0)
+    a = np.array(tg.empty(4000).normal_(2.0, 3.0).tolist())
+    tg.manual_seed(0)
+    b = np.array(tg.empty(4000).normal_(2.0, 3.0).tolist())
+    assert (a == b).all()
+    assert abs(a.mean() - 2.0) < 0.3
+    assert abs(a.std() - 3.0) < 0.3
+    u = np.array(tg.empty(4000).uniform_(-2.0, 5.0).tolist())
+    assert u.min() >= -2.0
+    assert u.max() < 5.0
+    assert abs(u.mean() - 1.5) < 0.2
