@@ -126,6 +126,8 @@ from tapegrad._ops.pointwise import (
     where,
 )
 from tapegrad._ops.reduction import (
+    all,
+    any,
     amax,
     amin,
     argmax,

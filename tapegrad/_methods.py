@@ -231,6 +231,8 @@ _METHODS = {
     "where": lambda self, condition, other: pointwise.where(condition, self, other),
     # reductions
     "sum": reduction.sum,
+    "all": reduction.all,
+    "any": reduction.any,
     "mean": reduction.mean,
     "prod": reduction.prod,
     "amax": reduction.amax,

@@ -416,3 +416,25 @@ def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
     """Log of softmax along ``dim``, computed stably; ``dtype`` casts ``input`` first."""
     input, d = _softmax_dim("log_softmax", input, dim, dtype)
     return dispatch(_log_softmax, (input,), (("dim", d),))
+
+
+@defop("all", node=None, dtypes="keep")
+def _all(x, dims, keepdim):
+    return jnp.all(x, axis=dims, keepdims=keepdim)
+
+
+@defop("any", node=None, dtypes="keep")
+def _any(x, dims, keepdim):
+    return jnp.any(x, axis=dims, keepdims=keepdim)
+
+
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """True where every element (over ``dim``, or all elements) is non-zero; a bool tensor."""
+    dims = _dims(dim, input)
+    return dispatch(_all, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+
+
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """True where some element (over ``dim``, or all elements) is non-zero; a bool tensor."""
+    dims = _dims(dim, input)
+    return dispatch(_any, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
