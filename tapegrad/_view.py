@@ -26,18 +26,13 @@ def _chain_kernel(chain: tuple):
 class ViewInfo:
     """How a view derives its array from the storage's array, with a cache of the result."""
 
-    __slots__ = ("array", "chain", "generation")
+    __slots__ = ("array", "chain", "generation", "index")
 
     def __init__(self, chain: tuple, array, generation: int) -> None:
         self.chain = chain
         self.array = array
         self.generation = generation
-
-    @classmethod
-    def child(cls, parent: ViewInfo | None, storage, step: tuple, array) -> ViewInfo:
-        """``step`` is ``(op, statics, output index or None)``."""
-        chain = (parent.chain if parent is not None else ()) + (step,)
-        return cls(chain, array, storage.generation)
+        self.index = None  # (base shape, index map), made by the first write into the view
 
     def read(self, storage):
         if self.generation != storage.generation:
@@ -46,10 +41,16 @@ class ViewInfo:
         return self.array
 
     def index_map(self, base_shape: tuple):
-        """For each element of the view, its flat index in the base (for writes into views)."""
+        """For each element of the view, its flat index in the base (for writes into views);
+        computed once per base shape, since a view's chain never changes."""
+        cached = self.index
+        if cached is not None and cached[0] == base_shape:
+            return cached[1]
         import jax.numpy as jnp
 
         size = 1
         for s in base_shape:
             size *= s
-        return _chain_kernel(self.chain)(jnp.arange(size).reshape(base_shape))
+        index = _chain_kernel(self.chain)(jnp.arange(size).reshape(base_shape))
+        self.index = (base_shape, index)
+        return index

@@ -320,11 +320,9 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
         raise _explain(op, arrays, statics, exc) from None
     if needs_grad and op.node_cls is not None and _mode.grad_enabled:
         return _record(op, (entry[1], statics), operands, arrays, out)
-    if op.n_out != 1:
-        return tuple(_output(op, operands, o, statics, i) for i, o in enumerate(out))
-    if op.view:
-        return _output(op, operands, out, statics)
-    t = _new(Tensor)
+    if op.n_out != 1 or op.view:
+        return _plain_outputs(op, operands, out, statics)
+    t = _new(Tensor)  # the common case, inlined: a single plain output
     t._storage = Storage(out)
     if _mode.inference:
         t._is_inference = True

@@ -403,9 +403,7 @@ def _run(roots, grads, keep_graph, create_graph, inputs, accumulate):
                 continue
             buf = buffers.get(nxt)
             if buf is None:
-                buf = buffers[nxt] = [None] * (
-                    1 if type(nxt) is AccumulateGrad else len(nxt._out_avals)
-                )
+                buf = buffers[nxt] = [None] * _n_inputs(nxt)
             if g is not None:
                 old = buf[nr]
                 buf[nr] = g if old is None else _sum(old, g, create_graph)
