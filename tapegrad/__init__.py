@@ -180,6 +180,8 @@ from tapegrad._random import (
 from tapegrad._tensor import Size, Tensor
 from tapegrad._tensor_str import get_printoptions, set_printoptions
 
+from tapegrad import nn, optim  # after the core names, which they import
+
 half = float16
 float = float32
 double = float64
