@@ -186,6 +186,7 @@ half = float16
 float = float32
 double = float64
 short = int16
+from tapegrad.serialization import load, save
 int = int32
 long = int64
 
