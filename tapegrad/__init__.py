@@ -58,7 +58,14 @@ from tapegrad._grad_mode import (
     set_grad_enabled,
 )
 from tapegrad._methods import clone
-from tapegrad._ops.indexing import index_add, masked_fill, nonzero
+from tapegrad._ops.indexing import (
+    gather,
+    index_add,
+    masked_fill,
+    nonzero,
+    scatter,
+    scatter_add,
+)
 from tapegrad._ops.linalg import bmm, dot, linear, matmul, mm, mv
 from tapegrad._ops.pointwise import (
     abs,
@@ -179,6 +186,7 @@ from tapegrad._random import (
 )
 from tapegrad._tensor import Size, Tensor
 from tapegrad._tensor_str import get_printoptions, set_printoptions
+from tapegrad.serialization import load, save
 
 from tapegrad import nn, optim  # after the core names, which they import
 
@@ -186,7 +194,6 @@ half = float16
 float = float32
 double = float64
 short = int16
-from tapegrad.serialization import load, save
 int = int32
 long = int64
 

@@ -187,6 +187,12 @@ def _iop(fn):
     return iop
 
 
+def _masked_fill_(self: Tensor, mask: Tensor, value) -> Tensor:
+    """Fills elements of this tensor with ``value`` where ``mask`` is True, in place."""
+    inplace.check_indexed_write(self, "masked_fill_")
+    return inplace.apply_inplace(self, indexing.masked_fill(self, mask, value))
+
+
 def _unary_inplace(fn):
     def iop(self: Tensor, *args, **kwargs):
         return inplace.inplace(self, fn, *args, **kwargs)
@@ -275,8 +281,13 @@ _METHODS = {
     "diagonal": shape.diagonal,
     "nonzero": indexing.nonzero,
     "masked_fill": indexing.masked_fill,
-    "masked_fill_": _unary_inplace(indexing.masked_fill),
+    "masked_fill_": _masked_fill_,
     "index_add": indexing.index_add,
+    "scatter": indexing.scatter,
+    "scatter_": _unary_inplace(indexing.scatter),
+    "scatter_add": indexing.scatter_add,
+    "scatter_add_": _unary_inplace(indexing.scatter_add),
+    "gather": indexing.gather,
     "index_add_": _unary_inplace(indexing.index_add),
     "view_as": lambda self, other: shape.view(self, *other.shape),
     "reshape_as": lambda self, other: shape.reshape(self, *other.shape),
@@ -377,10 +388,23 @@ def _setitem(self: Tensor, index, value) -> None:
         value = tensor(value, dtype=self.dtype)
     _, _, advanced = indexing.getitem(self, index, _parse_only=True)
     if advanced:
-        inplace.check_inplace(self)
+        inplace.check_indexed_write(self, "index_put_")
         inplace.apply_inplace(self, indexing.index_put(self, index, value))
         return
-    inplace.copy_(indexing.getitem(self, index), value)
+    target = indexing.getitem(self, index)
+    inplace.copy_(target, _setitem_value(value, target.shape))
+
+
+def _setitem_value(value: Tensor, target: tuple) -> Tensor:
+    # PyTorch drops the value's leading size-1 dims, then expands it to the target's shape;
+    # on a mismatch, let expand raise PyTorch's error.
+    vshape = tuple(value.shape)
+    while len(vshape) > len(target) and vshape[0] == 1:
+        vshape = vshape[1:]
+    lead = len(target) - len(vshape)
+    if lead < 0 or any(v not in (1, s) for v, s in zip(vshape, target[lead:], strict=True)):
+        shape.expand(value.detach().reshape(vshape), target)
+    return value if len(vshape) == value.ndim else value.reshape(vshape)
 
 
 def install() -> None:

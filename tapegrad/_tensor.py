@@ -78,6 +78,11 @@ class Tensor:
     _retains_grad = False
     _is_inference = False
     _is_param = False
+    # Views only: the version at which _grad_fn was last set, and PyTorch's CreationMeta
+    # (None for DEFAULT, else "no_grad", "inference" or "multi").
+    _attr_version = 0
+    _made_by_view_op = False  # PyTorch's is_view(); detach()/.data aliases are not views
+    _creation = None
     _meta = None  # (dtype, is 0-d) for promotion, cached by dispatch
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -171,13 +176,23 @@ class Tensor:
         return shape[0]
 
     # ----- autograd metadata --------------------------------------------------------------
+    def _history(self):
+        """``grad_fn``, after regenerating a view's history if its base (or another view of
+        it) was modified in place since it was last set, as PyTorch does lazily."""
+        if self._base is not None and self._attr_version != self._vc.value:
+            global _refresh_view
+            if _refresh_view is None:
+                from tapegrad._ops.inplace import refresh_view as _refresh_view
+            _refresh_view(self)
+        return self._grad_fn
+
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if self._grad_fn is not None:
+        if self._history() is not None:
             raise RuntimeError(_requires_grad_leaf_error(bool(value)))
         self._set_requires_grad(bool(value))
 
@@ -198,7 +213,7 @@ class Tensor:
         no-op, while ``requires_grad_(False)`` on a non-leaf raises.
         """
         requires_grad = bool(requires_grad)
-        if self._grad_fn is not None:
+        if self._history() is not None:
             if not requires_grad:
                 raise RuntimeError(_requires_grad_leaf_error(False))
             return self
@@ -207,15 +222,15 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        return self._grad_fn
+        return self._history()
 
     @property
     def is_leaf(self) -> bool:
-        return self._grad_fn is None
+        return self._history() is None
 
     @property
     def grad(self) -> Tensor | None:
-        if self._grad_fn is not None and not self._retains_grad:
+        if self._history() is not None and not self._retains_grad:
             warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
         return self._grad
 
@@ -262,7 +277,7 @@ class Tensor:
         """Enables this non-leaf tensor to have its ``.grad`` populated during backward."""
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if self._grad_fn is None or self._retains_grad:
+        if self._history() is None or self._retains_grad:
             return
         self._grad_fn._add_retain_grad(self._output_nr, self)
         self._retains_grad = True
@@ -277,7 +292,7 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         from tapegrad.autograd.graph import RemovableHandle
 
-        if self._grad_fn is not None:
+        if self._history() is not None:
             return self._grad_fn._add_tensor_hook(self._output_nr, hook)
         if self._hooks is None:
             self._hooks = {}
@@ -312,7 +327,7 @@ class Tensor:
 
     def detach_(self) -> Tensor:
         """Detaches the tensor from the graph that created it, making it a leaf."""
-        if self._view is not None and self._grad_fn is not None:
+        if self._made_by_view_op:
             raise RuntimeError(
                 "Can't detach views in-place. Use detach() instead. If you are using "
                 "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set "
@@ -324,6 +339,10 @@ class Tensor:
         self._requires_grad = False
         self._output_nr = 0
         return self
+
+    def _is_view(self) -> bool:
+        """True if this tensor was made by a view op and shares its base's storage."""
+        return self._made_by_view_op
 
     @property
     def data(self) -> Tensor:
@@ -442,6 +461,7 @@ class Tensor:
 
 _new = object.__new__
 _AccumulateGrad = None  # tapegrad.autograd.graph.AccumulateGrad, imported on first use
+_refresh_view = None  # tapegrad._ops.inplace.refresh_view, imported on first use
 
 
 def _grad_fn_name(node) -> str:
@@ -466,7 +486,6 @@ def _alias(src: Tensor) -> Tensor:
     """A leaf sharing ``src``'s storage (and view), with a fresh version counter."""
     t = _new(Tensor)
     t._storage = src._storage
-    t._view = src._view
-    t._base = src._base
+    t._view = src._view  # reads through the same chain, but is not a view for autograd
     t._is_inference = src._is_inference
     return t

@@ -98,7 +98,7 @@ class Op:
         n_out: int,
         diff_out: tuple[int, ...] | None,
         cast: tuple[int, ...] | None,
-        view: bool,
+        view: bool | str,
         saves: str | Callable = "inputs",
         edges: str | tuple[int, ...] | None = None,
     ) -> None:
@@ -223,7 +223,7 @@ def defop(
     n_out: int = 1,
     diff_out: tuple[int, ...] | None = None,
     cast: tuple[int, ...] | None = None,
-    view: bool = False,
+    view: bool | str = False,
     saves: str | Callable = "inputs",
     edges: str | tuple[int, ...] | None = None,
 ) -> Callable[[Callable], Op]:
@@ -231,8 +231,9 @@ def defop(
 
     ``node=None`` makes the op non-differentiable (comparisons, argmax). ``cast`` lists the
     operand positions cast to the computed dtype (all by default). ``view`` marks ops whose
-    result shares storage with their first operand. ``saves`` names what PyTorch's node saves
-    for backward, which decides what an in-place write invalidates: ``"inputs"``, ``"output"``,
+    result shares storage with their first operand (``"multi"``: one of several views, as
+    unbind and split return, which PyTorch forbids writing into in place). ``saves`` names
+    what PyTorch's node saves for backward, which decides what an in-place write invalidates: ``"inputs"``, ``"output"``,
     or a function of the needs-grad mask returning operand positions. (tapegrad itself keeps an
     immutable snapshot of the operands and recomputes; ``saves`` only drives the version checks.)
     ``edges`` says which operands get an entry in ``next_functions``: all (None, as PyTorch's
@@ -377,12 +378,31 @@ def _make_view(t: Tensor, base: Tensor, op: Op, statics: tuple, index, array) ->
     parent = base._view
     step = (op, statics, index)
     t._view = ViewInfo((step,) if parent is None else (*parent.chain, step), array, st.generation)
-    t._vc = base._version_counter()
-    t._base = base._base if base._base is not None else base
-    if base._requires_grad:
-        t._requires_grad = True
+    vc = t._vc = base._version_counter()
+    t._made_by_view_op = True
     if base._is_inference:
         t._is_inference = True
+    if base._base is not None:
+        t._base = base._base
+    elif parent is None:
+        t._base = base
+    # else: a view of a detach()/.data alias of a view reads through the storage like any
+    # view but is not a view for autograd (a known gap: PyTorch makes the alias its base).
+    if base._requires_grad:
+        t._requires_grad = True
+    t._attr_version = vc.value
+    # PyTorch's CreationMeta: in-place writes into such a view with grad mode on are refused.
+    if _mode.inference and not base._is_inference:
+        creation = "inference"
+    elif not _mode.grad_enabled:
+        creation = "no_grad"
+    else:
+        creation = "multi" if op.view == "multi" else None
+    prev = base._creation
+    if prev is not None and (creation is None or prev == "inference"):
+        creation = prev
+    if creation is not None:
+        t._creation = creation
 
 
 def _edge_positions(edges, operands: tuple) -> tuple:
@@ -418,7 +438,7 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
     for i, o in enumerate(operands):
         if isinstance(o, Tensor):
             if o._requires_grad:
-                gf = o._grad_fn
+                gf = o._grad_fn if o._base is None else o._history()
                 edges.append((gf, o._output_nr) if gf is not None else (o._accumulate_node, 0))
             else:
                 edges.append(_NO_EDGE)

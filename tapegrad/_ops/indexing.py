@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops.pointwise import _not_implemented
 from tapegrad._ops.shape import STRIDE_RULES, rule_basic_index
 from tapegrad._tensor import Tensor
 
@@ -337,3 +338,157 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
             f"index out of range in self: index {bad} for dimension {d} of size {size}"
         )
     return dispatch(_index_add, (input, index, source), (("dim", d), ("alpha", alpha)))
+
+
+# ----- gather / scatter ----------------------------------------------------------------------
+def _grids(index, dim: int) -> tuple:
+    """Index arrays addressing, for every element of ``index``, its position with the ``dim``
+    coordinate replaced by the element's value (PyTorch's scatter/gather addressing)."""
+    index = index.reshape(-1) if index.ndim == 0 else index
+    grids = list(jnp.indices(index.shape, sparse=True))
+    grids[dim] = index
+    return tuple(grids)
+
+
+def _head(src, shape: tuple):
+    src = src.reshape(-1) if src.ndim == 0 else src
+    return src[tuple(slice(0, n) for n in shape or (1,))]
+
+
+def _zero_dim_as_1d(fn):
+    """PyTorch treats a 0-d self (or index) of scatter as 1-d."""
+
+    def wrapped(x, *args, **statics):
+        if x.ndim == 0:
+            return fn(x.reshape(1), *args, **statics).reshape(())
+        return fn(x, *args, **statics)
+
+    return wrapped
+
+
+@_zero_dim_as_1d
+def _scatter_fn(x, index, src, dim, reduce):
+    at = x.at[_grids(index, dim)]
+    src = _head(src, index.shape).astype(x.dtype)
+    if reduce == "add":
+        return at.add(src)
+    if reduce == "multiply":
+        return at.multiply(src)
+    return at.set(src)
+
+
+@_zero_dim_as_1d
+def _scatter_value_fn(x, index, value, dim, reduce):
+    at = x.at[_grids(index, dim)]
+    value = value.astype(x.dtype)
+    if reduce == "add":
+        return at.add(value)
+    if reduce == "multiply":
+        return at.multiply(value)
+    return at.set(value)
+
+
+_INDEX_SAVED = lambda mask: [1]  # noqa: E731  PyTorch's node saves the index only
+
+_scatter = defop(
+    "scatter", node="ScatterBackward0", dtypes="keep", saves=_INDEX_SAVED, edges=(0, 2)
+)(_scatter_fn)
+_scatter_value = defop(
+    "scatter_value", node="ScatterBackward1", dtypes="keep", saves=_INDEX_SAVED, edges=(0,)
+)(_scatter_value_fn)
+_scatter_reduce = defop(
+    "scatter_reduce_legacy", node="NotImplemented", dtypes="keep", edges=(0, 2)
+)(_not_implemented("scatter", _scatter_fn))
+_scatter_value_reduce = defop(
+    "scatter_value_reduce_legacy", node="NotImplemented", dtypes="keep", edges=(0,)
+)(_not_implemented("scatter", _scatter_value_fn))
+_scatter_add = defop(
+    "scatter_add", node="ScatterAddBackward0", dtypes="keep", saves=_INDEX_SAVED, edges=(0, 2)
+)(lambda x, index, src, dim: _scatter_fn(x, index, src, dim, "add"))
+
+
+@defop("gather", node="GatherBackward0", dtypes="keep", saves=_INDEX_SAVED, edges=(0,))
+def _gather(x, index, dim):
+    if x.ndim == 0:
+        return jnp.broadcast_to(x, index.shape)
+    return x[_grids(index, dim)].reshape(index.shape)
+
+
+def _check_index(name: str, input: Tensor, dim: int, index: Tensor, src: Tensor | None) -> int:
+    from jax.core import Tracer
+
+    from tapegrad._ops._util import normalize_dim
+
+    d = normalize_dim(dim, input.ndim)
+    if index.dtype.name not in ("int64", "int32"):
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
+    if src is not None and src.dtype is not input.dtype:
+        raise RuntimeError(f"{name}(): Expected self.dtype to be equal to src.dtype")
+    shape, ishape = input._data.shape, index._data.shape
+    if index.numel() == 0:
+        return d
+    if max(len(ishape), 1) != max(len(shape), 1):
+        raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
+    if src is not None and src.ndim != len(ishape):
+        raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
+    sshape = src._data.shape if src is not None else None
+    for i, n in enumerate(ishape):
+        too_big_self = i != d and n > (shape[i] if shape else 1)
+        if too_big_self or (sshape is not None and n > sshape[i]):
+            if name == "gather":
+                raise RuntimeError(
+                    f"Size does not match at dimension {i} expected index {list(ishape)} to be "
+                    f"no larger than self {list(shape)} apart from dimension {d}"
+                )
+            raise RuntimeError(
+                f"Expected index {list(ishape)} to be no larger than self {list(shape)} apart "
+                f"from dimension {d} and to be no larger size than src {list(sshape or ())}"
+            )
+    idx = index._data
+    if not isinstance(idx, Tracer):  # a value check needs concrete indices
+        size = shape[d] if shape else 1
+        bad = np.asarray(idx)
+        bad = bad[(bad < 0) | (bad >= size)]
+        if bad.size:
+            raise RuntimeError(
+                f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {size}"
+            )
+    return d
+
+
+_SCATTER_REDUCE_WARNING = (
+    "The reduce argument of torch.scatter with Tensor src is deprecated and will be removed in "
+    "a future PyTorch release. Use torch.scatter_reduce instead for more reduction options."
+)
+
+
+def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None):
+    """Out-of-place ``scatter_``: writes ``src`` (a tensor, or a number ``value``) into a copy
+    of ``input`` at the positions ``index`` gives along ``dim``."""
+    if src is None:
+        src = value
+    if reduce is not None and reduce not in ("add", "multiply"):
+        raise RuntimeError("reduce argument must be either add or multiply.")
+    if isinstance(src, Tensor):
+        d = _check_index("scatter", input, dim, index, src)
+        if reduce is not None:
+            import warnings
+
+            warnings.warn(_SCATTER_REDUCE_WARNING, UserWarning, stacklevel=2)
+        op = _scatter if reduce is None else _scatter_reduce
+        return dispatch(op, (input, index, src), (("dim", d), ("reduce", reduce)))
+    d = _check_index("scatter", input, dim, index, None)
+    op = _scatter_value if reduce is None else _scatter_value_reduce
+    return dispatch(op, (input, index, src), (("dim", d), ("reduce", reduce)))
+
+
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """Out-of-place ``scatter_add_``: adds ``src`` into a copy of ``input`` at ``index``."""
+    d = _check_index("scatter_add", input, dim, index, src)
+    return dispatch(_scatter_add, (input, index, src), (("dim", d),))
+
+
+def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """Gathers values along ``dim``: ``out[i][j] = input[index[i][j]][j]`` for ``dim=0``."""
+    d = _check_index("gather", input, dim, index, None)
+    return dispatch(_gather, (input, index), (("dim", d),))

@@ -6,6 +6,8 @@ version counter, and moves the tensor's history to the new node, as PyTorch's in
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 
@@ -24,6 +26,29 @@ INFERENCE_INPLACE = (
 VIEW_OF_LEAF_INPLACE = (
     "a view of a leaf Variable that requires grad is being used in an in-place operation."
 )
+INTERNAL_OVERLAP = (
+    "unsupported operation: more than one element of the written-to tensor refers to a single "
+    "memory location. Please clone() the tensor before performing the operation."
+)
+_REBASE_ADVICE = {
+    "multi": (
+        " This view is the output of a function that returns multiple views. Such functions do "
+        "not allow the output views to be modified inplace. You should replace the inplace "
+        "operation by an out-of-place one."
+    ),
+    "no_grad": (
+        " Given that this use case is ambiguous and error-prone, it is forbidden. You can "
+        "clarify your code by moving both the view and the inplace either both inside the "
+        "no_grad block (if you don't want the inplace to be tracked) or both outside (if you "
+        "want the inplace to be tracked)."
+    ),
+    "inference": (
+        " Given that this use case is ambiguous and error-prone, it is forbidden. You can "
+        "clarify your code by moving both the view and the inplace either both inside the "
+        "inference_mode block (if you don't want the inplace to be tracked) or both outside (if "
+        "you want the inplace to be tracked)."
+    ),
+}
 
 
 @jax.jit
@@ -36,18 +61,91 @@ def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
     return src._category <= dst._category
 
 
-def check_inplace(self: Tensor) -> None:
-    """PyTorch's refusals to modify, while grad mode is on, a leaf that requires grad or a view
-    of one; and to modify an inference tensor outside inference mode."""
+def rebase_error(view: Tensor, indirect: bool) -> RuntimeError:
+    """PyTorch's refusal to write into a view made by a multi-output op or in no_grad or
+    inference mode (``indirect``: its base or another view of it was written)."""
+    from tapegrad.autograd._errors import _short
+
+    creation = view._creation
+    node = view._grad_fn
+    what = "its base or another view of its base has been" if indirect else "is being"
+    if creation in ("no_grad", "inference") or node is None:
+        if node is not None:
+            prefix = (
+                f"Output {view._output_nr} of {_short(node)} is a view of a view which was "
+                "created in"
+            )
+        else:
+            prefix = "A view was created in"
+        if creation == "inference":
+            msg = f"{prefix} inference mode and {what} modified inplace in normal mode."
+        else:
+            msg = f"{prefix} no_grad mode and {what} modified inplace with grad mode enabled."
+    else:
+        msg = f"Output {view._output_nr} of {_short(node)} is a view and {what} modified inplace."
+    return RuntimeError(msg + _REBASE_ADVICE[creation])
+
+
+def _overlaps(self: Tensor) -> bool:
+    from tapegrad._ops.shape import layout
+
+    shape, strides = layout(self)
+    return any(s == 0 and n > 1 for n, s in zip(shape, strides, strict=True))
+
+
+def check_inplace(self: Tensor, overlap_ok: bool = False) -> None:
+    """PyTorch's refusals, before anything changes: to modify an inference tensor outside
+    inference mode; while grad mode is on, a leaf that requires grad, a view of one, or a view
+    PyTorch marks unsafe (multi-output, made in no_grad); and, unless ``overlap_ok`` (fills),
+    to write into a tensor whose elements share memory (an expanded view)."""
     if self._is_inference and not _mode.inference:
         raise RuntimeError(INFERENCE_INPLACE)
-    if not _mode.grad_enabled:
-        return
     base = self._base
-    if base is not None and base._requires_grad and base._grad_fn is None:
-        raise RuntimeError(VIEW_OF_LEAF_INPLACE)
-    if self._requires_grad and self._grad_fn is None and base is None:
-        raise RuntimeError(LEAF_INPLACE)
+    if _mode.grad_enabled:
+        if base is not None:
+            if self._creation is not None and self._requires_grad:
+                raise rebase_error(self, indirect=False)
+            if base._requires_grad and base._grad_fn is None:
+                raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+        elif self._requires_grad and self._grad_fn is None:
+            raise RuntimeError(LEAF_INPLACE)
+    if not overlap_ok and self._view is not None and _overlaps(self):
+        raise RuntimeError(INTERNAL_OVERLAP)
+
+
+_EXPANDED_WRITE = (
+    "Use of {} on expanded tensors is deprecated. Please clone() the tensor before performing "
+    "this operation. This also applies to advanced indexing e.g. {}"
+)
+
+
+def check_indexed_write(self: Tensor, op: str) -> None:
+    """``check_inplace`` for masked_fill_ and index_put_, which PyTorch still allows (with a
+    deprecation warning) on expanded tensors."""
+    check_inplace(self, overlap_ok=True)
+    if self._view is not None and _overlaps(self):
+        example = "tensor[mask] = scalar" if op == "masked_fill_" else "tensor[indices] = tensor"
+        warnings.warn(_EXPANDED_WRITE.format(op, example), UserWarning, stacklevel=3)
+
+
+def refresh_view(view: Tensor) -> None:
+    """Regenerate the history of a view whose base was modified in place (not through this
+    view) since the view's ``grad_fn`` was set: PyTorch's lazy ``AsStridedBackward0``."""
+    vc = view._vc
+    base = view._base
+    if view._grad_fn is None and not base._requires_grad:
+        return
+    if view._creation is not None:
+        raise rebase_error(view, indirect=True)
+    prev = _mode.grad_enabled
+    _mode.grad_enabled = True
+    try:
+        regenerated = dispatch(_regenerate_view, (base,), (("chain", view._view.chain),))
+    finally:
+        _mode.grad_enabled = prev
+    view._attr_version = vc.value
+    view._grad_fn = regenerated._grad_fn
+    view._output_nr = 0
 
 
 def write(self: Tensor, array) -> None:
@@ -88,7 +186,8 @@ def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
     index_map = _wrap(info.index_map(base._storage.array.shape))
     new_base = dispatch(_copy_slices, (base, result, index_map))
     base._storage.write(new_base._data)
-    view._version_counter().value += 1
+    vc = view._version_counter()
+    vc.value += 1
     if new_base._grad_fn is not None:
         base._grad_fn = new_base._grad_fn
         base._output_nr = 0
@@ -97,6 +196,7 @@ def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
         view._grad_fn = regenerated._grad_fn
         view._output_nr = 0
         view._requires_grad = True
+        view._attr_version = vc.value
     return view
 
 
@@ -108,6 +208,8 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
         raise RuntimeError(
             f"output with shape {list(shape)} doesn't match the broadcast shape {list(rshape)}"
         )
+    if result._grad_fn is not None:
+        _unsave_self(result._grad_fn, self)
     sd, rd = self.dtype, result.dtype
     if rd is not sd:
         if not _can_cast(rd, sd):
@@ -116,31 +218,18 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
                 f"{dt.legacy_name(sd)}"
             )
         result = result.to(sd)
-    if (
-        self._view is not None
-        and _mode.grad_enabled
-        and (result._requires_grad or self._base._requires_grad)
-    ):
-        return _write_into_view(self, result)
     node = result._grad_fn
-    old_array = self._data
+    base = self._base
+    if base is not None and _mode.grad_enabled and (result._requires_grad or base._requires_grad):
+        if self._creation is not None and result._requires_grad:
+            raise rebase_error(self, indirect=False)
+        _write_into_view(self, result)
+        if node is not None:
+            _resave_output(node, self)
+        return self
     write(self, result._data)
     if node is not None:
-        # The node must compute from self's old value, which the write just replaced: it keeps
-        # a frozen copy of it (with self's old history) instead of self. A saved output is now
-        # self at its new version.
-        saved = node._saved
-        if saved is not None and any(o is self for o in saved):
-            frozen = _frozen(self, old_array)
-            node._saved = tuple(frozen if o is self else o for o in saved)
-        versions = node._versions
-        if versions:
-            vc = self._version_counter()
-            node._versions = [
-                (-1, vc, vc.value) if e[0] < 0 else e
-                for e in versions
-                if e[0] < 0 or saved[e[0]] is not self
-            ]
+        _resave_output(node, self)
         old = self._grad_fn
         if self._retains_grad and old is not None and old._retain:
             # retain_grad follows the tensor to its new history (PyTorch's rebase_history).
@@ -150,6 +239,28 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
         self._output_nr = result._output_nr
         self._requires_grad = True
     return self
+
+
+def _unsave_self(node, self: Tensor) -> None:
+    """Before ``self`` is overwritten by the result of ``node``'s op: the node must compute from
+    self's old value, so it keeps a frozen copy of it (with self's old history) instead of self,
+    and no longer checks self's version for it."""
+    saved = node._saved
+    if saved is None or not any(o is self for o in saved):
+        return
+    frozen = _frozen(self, self._data)
+    node._saved = tuple(frozen if o is self else o for o in saved)
+    versions = node._versions
+    if versions:
+        node._versions = [e for e in versions if e[0] < 0 or saved[e[0]] is not self]
+
+
+def _resave_output(node, self: Tensor) -> None:
+    """After the write: a saved output is now ``self`` at its new version."""
+    versions = node._versions
+    if versions and any(e[0] < 0 for e in versions):
+        vc = self._version_counter()
+        node._versions = [(-1, vc, vc.value) if e[0] < 0 else e for e in versions]
 
 
 def _frozen(self: Tensor, array) -> Tensor:
@@ -194,7 +305,7 @@ def fill_(self: Tensor, value) -> Tensor:
                 f"{value.ndim} dimensions."
             )
         value = value.item()
-    check_inplace(self)
+    check_inplace(self, overlap_ok=True)
     if isinstance(value, float) and not self.dtype.is_floating_point:
         value = int(value)
     return apply_inplace(self, dispatch(_fill, (self,), (("value", value),)))
@@ -202,7 +313,7 @@ def fill_(self: Tensor, value) -> Tensor:
 
 def zero_(self: Tensor) -> Tensor:
     """Fills the tensor with zeros in place."""
-    check_inplace(self)
+    check_inplace(self, overlap_ok=True)
     return apply_inplace(self, dispatch(_zero, (self,)))
 
 

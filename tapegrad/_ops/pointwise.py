@@ -252,20 +252,20 @@ def _floor_div_fn(x, y):
 def _not_implemented(name: str, fn):
     """``fn`` whose derivative raises PyTorch's error for ops without one (``NotImplemented``)."""
 
-    @jax.custom_vjp
-    def f(x, y):
-        return fn(x, y)
-
-    def fwd(x, y):
-        return fn(x, y), None
-
     def bwd(res, g):
         err = RuntimeError(f"derivative for aten::{name} is not implemented")
         err.tapegrad_torch_error = True  # PyTorch's own text: not to be re-worded by dispatch
         raise err
 
-    f.defvjp(fwd, bwd)
-    return f
+    def apply(*args, **statics):
+        @jax.custom_vjp
+        def f(*a):
+            return fn(*a, **statics)
+
+        f.defvjp(lambda *a: (fn(*a, **statics), None), bwd)
+        return f(*args)
+
+    return apply
 
 
 _div_floor = defop("div_floor", node="DivBackward2")(_floor_div_fn)

@@ -622,7 +622,7 @@ def _split_op(n: int, with_sizes: bool):
         name = "splitws" if with_sizes else "split"
         node = "SplitWithSizesBackward0" if with_sizes else "SplitBackward0"
         op = _SPLIT_OPS[n, with_sizes] = defop(
-            f"{name}_{n}", node=node, dtypes="keep", linear=True, view=True, n_out=n
+            f"{name}_{n}", node=node, dtypes="keep", linear=True, view="multi", n_out=n
         )(_split_fn if n > 1 else _first(_split_fn))
         if n == 1:  # the one piece is the whole tensor
             STRIDE_RULES[op.name] = lambda sh, st, sections, dim: (sh, st)
@@ -688,7 +688,12 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
     op = _UNBIND_OPS.get(n)
     if op is None:
         op = _UNBIND_OPS[n] = defop(
-            f"unbind_{n}", node="UnbindBackward0", dtypes="keep", linear=True, view=True, n_out=n
+            f"unbind_{n}",
+            node="UnbindBackward0",
+            dtypes="keep",
+            linear=True,
+            view="multi",
+            n_out=n,
         )(_unbind_fn if n > 1 else _first(_unbind_fn))
         if n == 1:
             STRIDE_RULES[op.name] = lambda sh, st, dim: (_drop(sh, dim), _drop(st, dim))

@@ -106,7 +106,7 @@ def _roots(outputs: tuple, grads: list, create_graph: bool) -> tuple[list, list]
         raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
     edges, values = [], []
     for i, (out, g) in enumerate(zip(outputs, grads, strict=True)):
-        gf = out._grad_fn
+        gf = out._history()
         if gf is not None:
             edges.append((gf, out._output_nr))
         elif out._requires_grad:
@@ -135,7 +135,7 @@ def _input_edge(t, accumulate: bool) -> tuple:
         t.retain_grad()  # PyTorch makes a non-leaf input of backward() retain its grad
     if not t._requires_grad:
         raise RuntimeError("One of the differentiated Tensors does not require grad")
-    gf = t._grad_fn
+    gf = t._history()
     if gf is not None:
         return (gf, t._output_nr)
     ref = t._grad_acc

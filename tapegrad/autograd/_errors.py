@@ -40,7 +40,7 @@ def _message(type_name: str, shape: list, where: str, version: int, expected: in
 
 def modified_inplace(node, tensor, expected: int) -> RuntimeError:
     """A saved input of ``node`` was modified in place after it was saved."""
-    gf = tensor.grad_fn
+    gf = tensor._history()  # a stale view regenerates (or raises) here, as in PyTorch
     where = "" if gf is None else f", which is output {tensor.output_nr} of {_short(gf)},"
     name = legacy_type_name(tensor.dtype.name, tensor.device.type)
     return RuntimeError(_message(name, list(tensor.shape), where, tensor._version, expected))
