@@ -13,7 +13,6 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from tapegrad._grad_mode import no_grad
 from tapegrad._tensor import Tensor, _wrap
@@ -190,15 +189,12 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         raise ValueError("dim 0 must be divisible by groups")
     out_chans_per_grp = sizes[0] // groups
     min_dim = min(out_chans_per_grp, sizes[1])
-    values = np.zeros(tuple(sizes), dtype=np.float64)
     centre = tuple(s // 2 for s in sizes[2:])
-    for g in range(groups):
-        for d in range(min_dim):
-            values[(g * out_chans_per_grp + d, d, *centre)] = 1
-    from tapegrad._creation import tensor as as_tensor
-
     with no_grad():
-        tensor.copy_(as_tensor(values, dtype=tensor.dtype))
+        tensor.zero_()
+        for g in range(groups):
+            for d in range(min_dim):
+                tensor[(g * out_chans_per_grp + d, d, *centre)] = 1
     return tensor
 
 
