@@ -1,16 +1,17 @@
 """Activation modules: ``ReLU``, ``LeakyReLU``, ``GELU``, ``SiLU``, ``Sigmoid``, ``Tanh``,
 ``Softmax``, ``LogSoftmax``.
 
-They call the op table's functions directly (the same entries ``nn.functional`` uses).
+They call the op table's functions directly (the same entries ``nn.functional`` uses), except
+in-place ``LeakyReLU``, which needs ``F.leaky_relu(inplace=True)``.
 """
 
 from __future__ import annotations
 
 import warnings
 
-from tapegrad._ops import inplace as _inplace
 from tapegrad._ops import pointwise, reduction
 from tapegrad._tensor import Tensor
+from tapegrad.nn import functional as F
 from tapegrad.nn.modules.module import Module
 
 __all__ = ["GELU", "LeakyReLU", "LogSoftmax", "ReLU", "SiLU", "Sigmoid", "Softmax", "Tanh"]
@@ -46,8 +47,8 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        if self.inplace:
-            return _inplace.inplace(input, pointwise.leaky_relu, self.negative_slope)
+        if self.inplace:  # PyTorch's leaky_relu_ has its own node, LeakyReluBackward1
+            return F.leaky_relu(input, self.negative_slope, inplace=True)
         return pointwise.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self) -> str:
