@@ -427,3 +427,36 @@ def test_linear_errors_match_torch():
         return str(info.value)
 
     assert raised(tapegrad) == raised(torch)
+
+
+# ----- under a jax trace --------------------------------------------------------------------
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_training_step_runs_under_a_jax_trace(momentum):
+    """A later tapegrad.compile runs modules with tracers inside the arrays: forward, backward
+    and the running-statistics updates must not read values back to the host, and must
+    compute what the eager step computes."""
+    skip_without_functional("BatchNorm")
+    import jax
+
+    from tapegrad._tensor import _wrap
+
+    nn = tapegrad.nn
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=momentum), nn.ReLU())
+    state = {k: v._data for k, v in model.state_dict().items()}
+    x = np.linspace(-2, 2, 15, dtype=np.float32).reshape(5, 3)
+
+    def step(state_arrays, x_array):
+        # As a compile would lift them: each parameter and buffer gets its array as .data.
+        for k, t in model.state_dict(keep_vars=True).items():
+            t.data = _wrap(state_arrays[k])
+        model.zero_grad()
+        for _ in range(2):
+            model(_wrap(x_array)).pow(2).mean().backward()
+        grads = [p.grad._data for p in model.parameters()]
+        return grads, {k: v._data for k, v in model.state_dict().items()}
+
+    traced = jax.jit(step)(state, x)
+    eager = step(state, jax.numpy.asarray(x))
+    for a, b in zip(jax.tree.leaves(traced), jax.tree.leaves(eager), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    assert int(eager[1]["1.num_batches_tracked"]) == 2
