@@ -122,7 +122,9 @@ class _Encoder:
         index = self._index.get(id(t))
         if index is not None:
             return index
-        arr = np.ascontiguousarray(np.asarray(t._data))
+        arr = np.asarray(t._data)
+        if not arr.flags.c_contiguous:
+            arr = arr.copy(order="C")
         if not _LITTLE:
             arr = arr.byteswap()
         index = len(self.arrays)
@@ -302,7 +304,7 @@ class _Decoder:
                 f"tensor {index} ({dtype}, shape {shape}) needs {nbytes} bytes but its data has "
                 f"{info.file_size}"
             )
-        arr = np.frombuffer(self.zf.read(info), dtype=dtype.numpy).reshape(shape)
+        arr = np.frombuffer(self.zf.read(info), dtype=dtype.numpy).reshape(tuple(shape))
         if not _LITTLE:
             arr = arr.byteswap()
         array = jax.device_put(arr, self.device)
