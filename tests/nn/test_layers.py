@@ -296,8 +296,10 @@ def test_batchnorm_training_steps_then_eval_match_torch(variant):
         tout, gout = tbn(tx), gbn(gx)
         compare(gout, tout, "float32", f"step {step} output")
         assert type(gout.grad_fn).__name__ == type(tout.grad_fn).__name__
-        tout.pow(2).sum().backward()
-        gout.pow(2).sum().backward()
+        # Not a function of the normalised values alone (their sum of squares is constant).
+        upstream = rng.standard_normal(shape).astype(np.float32)
+        (tout * torch.tensor(upstream)).sum().backward()
+        (gout * tapegrad.tensor(upstream)).sum().backward()
         np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
         tstate = tbn.state_dict()
         for key, value in gbn.state_dict().items():
@@ -458,5 +460,5 @@ def test_training_step_runs_under_a_jax_trace(momentum):
     traced = jax.jit(step)(state, x)
     eager = step(state, jax.numpy.asarray(x))
     for a, b in zip(jax.tree.leaves(traced), jax.tree.leaves(eager), strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
     assert int(eager[1]["1.num_batches_tracked"]) == 2
