@@ -372,3 +372,25 @@ def test_004_source_shape_of_no_grad(m):
         assert (ctx.prev, m.is_grad_enabled()) == (True, False)
         ctx.__exit__(None, None, None)
         assert m.is_grad_enabled()
+
+
+# ----- issue 3's experiments: a detached alias written in place before backward -------------
+def test_a_detached_alias_modified_in_place_makes_backward_raise(capsys):
+    _check(
+        """
+        x = torch.ones(2, requires_grad=True)
+        y = x.sigmoid()
+        d = y.detach()
+        d.zero_()
+        print(y._version, d._version)
+        try:
+            y.sum().backward()
+        except RuntimeError as e:
+            print(e)
+        """,
+        """
+        1 1
+        one of the variables needed for gradient computation has been modified by an inplace operation: [torch.FloatTensor [2]], which is output 0 of Sigmoid, is at version 1; expected version 0 instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).
+        """,  # noqa: E501
+        capsys,
+    )

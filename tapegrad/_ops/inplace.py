@@ -281,9 +281,14 @@ def inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:
     return apply_inplace(self, fn(self, *args, **kwargs))
 
 
-@defop("fill", node="FillBackward0", dtypes="keep", linear=True)
+@defop("fill", node="FillBackward2", dtypes="keep", linear=True)
 def _fill(x, value):
     return jnp.full(x.shape, value, x.dtype)
+
+
+@defop("fill_tensor", node="FillBackward3", dtypes="keep", linear=True, cast=())
+def _fill_tensor(x, value):
+    return jnp.broadcast_to(value.astype(x.dtype), x.shape)
 
 
 @defop("zero", node="ZeroBackward0", dtypes="keep", linear=True)
@@ -304,7 +309,8 @@ def fill_(self: Tensor, value) -> Tensor:
                 "fill_ only supports 0-dimension value tensor but got tensor with "
                 f"{value.ndim} dimensions."
             )
-        value = value.item()
+        check_inplace(self, overlap_ok=True)
+        return apply_inplace(self, dispatch(_fill_tensor, (self, value)))
     check_inplace(self, overlap_ok=True)
     if isinstance(value, float) and not self.dtype.is_floating_point:
         value = int(value)

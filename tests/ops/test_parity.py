@@ -307,6 +307,38 @@ CASES: list[Case] = [
     both("where-scalar-other", lambda m, cond, x: m.where(cond, x, 0.0), B(*S), N(*S)),
     c("where-scalar-input", lambda m, cond, y: m.where(cond, 1.5, y), B(*S), N(*S)),
     c("where-method", lambda m, cond, x, y: x.where(cond, y), B(*S), N(*S), N()),
+    # ----- gather / scatter (index values without repeats, where the result is defined) ---
+    both(
+        "gather", lambda m, x, i: x.gather(1, i), N(*S), V([[3, 0, 0, 1, 2]] * 2, (2, 5), "int64")
+    ),
+    c("gather-dim0", lambda m, x, i: m.gather(x, 0, i), N(*S), V([[2, 0, 1, 1]], (1, 4), "int64")),
+    both(
+        "scatter-src",
+        lambda m, x, i, src: x.scatter(1, i, src),
+        N(*S),
+        V([[0, 1], [2, 3], [3, 0]], (3, 2), "int64"),
+        N(3, 2),
+    ),
+    c(
+        "scatter-value",
+        lambda m, x, i: x.scatter(0, i, 2.5),
+        N(*S),
+        V([[2, 0, 1, 0]], (1, 4), "int64"),
+    ),
+    c(
+        "scatter_add",
+        lambda m, x, i, src: m.scatter_add(x, 0, i, src),
+        N(*S),
+        V([[2, 0, 1, 0], [2, 2, 2, 2]], (2, 4), "int64"),
+        N(2, 4),
+    ),
+    c(
+        "scatter_-on-clone",
+        lambda m, x, i, src: x.clone().scatter_(1, i, src),
+        N(*S),
+        V([[1], [2], [0]], (3, 1), "int64"),
+        N(3, 1),
+    ),
     # ----- comparisons (bool, no grad) -----------------------------------------------------
     *[
         Case(f"{op}-{kind}", fn, (N(*S), other), FLOATS if op + kind == "eqtensor" else F64)
