@@ -326,7 +326,9 @@ def check_lr(lr: Any) -> None:
     if isinstance(lr, Tensor) and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
     if not lr >= 0.0:
-        raise ValueError(f"Invalid learning rate: {lr}")
+        # PyTorch formats a 0-d tensor as its number (Tensor.__format__ with an empty spec)
+        value = lr.item() if isinstance(lr, Tensor) and lr.ndim == 0 else lr
+        raise ValueError(f"Invalid learning rate: {value}")
 
 
 # ----- the fused step ---------------------------------------------------------------------

@@ -282,3 +282,28 @@ def test_resuming_from_a_saved_state_dict_is_bit_exact(name, kwargs):
     np.testing.assert_array_equal(w2.detach().numpy(), w.detach().numpy())
     for key, value in opt.state[w].items():
         np.testing.assert_array_equal(opt2.state[w2][key].numpy(), value.numpy())
+
+
+def test_a_tensor_learning_rate_matches_torch():
+    def run(m):
+        w = m.tensor([1.0, 2.0], requires_grad=True)
+        opt = m.optim.SGD([w], lr=m.tensor(0.5), momentum=0.5)
+        sched = m.optim.lr_scheduler.ExponentialLR(opt, 0.5)
+        for _ in range(3):
+            opt.zero_grad()
+            (w * w).sum().backward()
+            opt.step()
+            sched.step()
+        return w.tolist(), [lr.item() for lr in sched.get_last_lr()]
+
+    assert run(tapegrad) == run(torch)
+
+
+@pytest.mark.parametrize(
+    "lr", [pytest.param(-0.5, id="negative"), pytest.param([0.5, 1.0], id="two-elements")]
+)
+def test_tensor_learning_rate_errors_match_torch(lr):
+    def make(m):
+        m.optim.Adam([leaf(m)], lr=m.tensor(lr))
+
+    assert outcome(make, tapegrad) == outcome(make, torch)
