@@ -571,3 +571,35 @@ def test_writes_through_data_are_invisible_to_autograd(m):
     y.sum().backward()
     assert x.grad.tolist() == [20.0, 40.0]
     assert x._version == 0
+
+
+SETITEM_FORMS = {
+    "int": lambda m: ((0,), 9.0),
+    "negative-int-and-slice": lambda m: ((-1, slice(1, None)), m.tensor([7.0, 8.0])),
+    "ellipsis": lambda m: ((Ellipsis, 1), 9.0),
+    "none": lambda m: ((None, 0), 9.0),
+    "step-slice": lambda m: ((slice(None, None, 2),), 9.0),
+    "lists": lambda m: (([0, 1], [1, 2]), 9.0),
+    "bool-mask-rows": lambda m: ((m.tensor([True, False]),), 9.0),
+    "int-and-list": lambda m: ((1, [0, 2]), m.tensor([3.0, 4.0])),
+    "0-d-index-tensor": lambda m: ((m.tensor(1),), 5.0),
+    "2-d-index-tensor": lambda m: ((slice(None), m.tensor([[0], [2]])), 1.0),
+    "bool-mask-elements": lambda m: ((m.tensor([[True, False, True], [False, True, False]]),), 0.0),
+    "broadcast-row": lambda m: ((slice(None),), m.tensor([1.0, 2.0, 3.0])),
+    "int-tensor-value": lambda m: ((0,), m.tensor([1, 2, 3])),
+    "float-into-int": lambda m: ((0, 0), 2.7),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SETITEM_FORMS))
+def test_setitem_with_every_index_form_matches_torch(name):
+    def scenario(m):
+        x = m.arange(6.0).reshape(2, 3)
+        i = m.arange(6).reshape(2, 3)
+        index, value = SETITEM_FORMS[name](m)
+        x[index] = value
+        if not isinstance(value, m.Tensor) or not value.dtype.is_floating_point:
+            i[index] = value
+        return x.tolist(), x._version, i.tolist(), i._version
+
+    _same_on_both(scenario)
