@@ -303,8 +303,12 @@ def _cast_state(param: Tensor, value: Any, key: Any = None) -> Any:
     """PyTorch's policy for loaded state: floating tensors take the parameter's dtype, except
     ``step``; containers are rebuilt."""
     if isinstance(value, Tensor):
-        if key != "step" and param.dtype.is_floating_point and value.dtype is not param.dtype:
-            return value.to(param.dtype)
+        if key == "step":
+            return value
+        if param.dtype.is_floating_point and value.dtype is not param.dtype:
+            value = value.to(param.dtype)
+        if value.device != param.device:
+            value = value.to(param.device)
         return value
     if isinstance(value, dict):
         return {k: _cast_state(param, v, k) for k, v in value.items()}
