@@ -440,7 +440,7 @@ class Tensor:
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
-        if self.ndim == 0 and spec:
+        if self.ndim == 0:  # PyTorch formats a 0-d tensor as its number, with or without spec
             return self.item().__format__(spec)
         return object.__format__(self, spec)
 

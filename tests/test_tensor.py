@@ -291,6 +291,7 @@ def test_iteration_yields_the_sub_tensors():
 def test_format_of_zero_dim_tensors():
     assert_same(lambda m: f"{m.tensor(2.5):.3f}")
     assert_same(lambda m: f"{m.tensor(7):d}")
+    assert_same(lambda m: f"{m.tensor(-0.5)} {m.tensor(3)} {m.tensor([1.5])}")
 
 
 # ----- autograd flags -------------------------------------------------------------------------
