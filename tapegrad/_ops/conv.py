@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 from jax import lax
 
 from tapegrad._dtype import legacy_name
@@ -34,6 +35,12 @@ def _convolution(x, w, b, stride, padding, dilation, groups, has_bias):
     if has_bias:
         out = out + b.reshape((1, -1) + (1,) * nd)
     return out
+
+
+# PyTorch pads the input explicitly (a copy) for 'same' padding that is not symmetric.
+@defop("conv_same_pad", node="ConstantPadNdBackward0", dtypes="keep", linear=True)
+def _constant_pad(x, pads):
+    return jnp.pad(x, ((0, 0), (0, 0), *pads))
 
 
 def _int_list(value, name: str, fn: str) -> list[int]:
@@ -159,6 +166,11 @@ def _conv(nd: int, input: Tensor, weight: Tensor, bias, stride, padding, dilatio
         if any(s != 1 for s in stride):
             raise RuntimeError("padding='same' is not supported for strided convolutions")
         pads = _same_padding(tuple(weight.shape[2:]), dilation)
+        if any(lo != hi for lo, hi in pads):
+            input = dispatch(
+                _constant_pad, (input,), (("pads", tuple((0, hi - lo) for lo, hi in pads)),)
+            )
+            pads = tuple((lo, lo) for lo, _ in pads)
     else:
         raise RuntimeError(f"Invalid padding string: '{padding}'")
     _check_shapes(
