@@ -235,7 +235,8 @@ def defop(
     unbind and split return, which PyTorch forbids writing into in place). ``saves`` names
     what PyTorch's node saves for backward, which decides what an in-place write invalidates:
     ``"inputs"``, ``"output"``, or a function of the needs-grad mask returning operand
-    positions. (tapegrad itself keeps an immutable snapshot of the operands and recomputes; ``saves`` only drives the version checks.)
+    positions. (tapegrad itself keeps an immutable snapshot of the operands and recomputes;
+    ``saves`` only drives the version checks.)
     ``edges`` says which operands get an entry in ``next_functions``: all (None, as PyTorch's
     Tensor overloads, where ``x + 2`` has a ``(None, 0)`` for the 2), ``"tensors"`` (PyTorch's
     Scalar overloads: ``2 - x`` has one entry), or a tuple of positions (``where``'s condition
