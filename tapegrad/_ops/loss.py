@@ -71,10 +71,19 @@ def _warn_size(input: Tensor, target: Tensor) -> None:
         warnings.warn(SIZE_WARNING.format(target.shape, input.shape), stacklevel=3)
 
 
-def _check_broadcast(input: Tensor, target: Tensor) -> None:
-    err = broadcast_error([tuple(input.shape), tuple(target.shape)])
+def _broadcast(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """PyTorch's ``torch.broadcast_tensors(input, target)`` (ExpandBackward0 nodes)."""
+    a, b = tuple(input.shape), tuple(target.shape)
+    if a == b:
+        return input, target
+    err = broadcast_error([a, b])
     if err is not None:
         raise err
+    shape = tuple(np.broadcast_shapes(a, b))
+    return (
+        input if a == shape else input.expand(*shape),
+        target if b == shape else target.expand(*shape),
+    )
 
 
 # Scalar multiply and divide with PyTorch's Scalar-overload node names (a Python number times
@@ -82,6 +91,11 @@ def _check_broadcast(input: Tensor, target: Tensor) -> None:
 @defop("loss_scale", node="MulBackward1", dtypes="keep", linear=True)
 def _scale(x, factor):
     return x * jnp.asarray(factor, x.dtype)
+
+
+@defop("loss_shift", node="AddBackward1", dtypes="keep", linear=True)
+def _shift(x, offset):
+    return x + jnp.asarray(offset, x.dtype)
 
 
 @defop("loss_div_scalar", node="DivBackward1", dtypes="keep", linear=True)
@@ -111,9 +125,9 @@ def _not_implemented_for_ints(kernel: str, input: Tensor, target: Tensor) -> Non
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{dt.legacy_name(d)}'")
 
 
-def _weighted(errors: Tensor, weight: Tensor, input: Tensor, reduction: str) -> Tensor:
+def _weighted(errors: Tensor, weight: Tensor, input_shape: tuple, reduction: str) -> Tensor:
     """The weighted form of mse_loss / l1_loss, composed as PyTorch's Python code does."""
-    if tuple(weight.shape) != tuple(input.shape):
+    if tuple(weight.shape) != input_shape:
         raise ValueError("Weights and input must have the same size.")
     weighted = pw.mul(errors, weight)
     if reduction == "none":
@@ -141,9 +155,10 @@ def mse_loss(
     _warn_size(input, target)
     if size_average is not None or reduce is not None:
         reduction = _reduction(reduction, size_average, reduce)
-    _check_broadcast(input, target)
+    shape = tuple(input.shape)
+    input, target = _broadcast(input, target)
     if weight is not None:
-        return _weighted(pw.pow(pw.sub(input, target), 2), weight, input, reduction)
+        return _weighted(pw.pow(pw.sub(input, target), 2), weight, shape, reduction)
     reduction = _reduction(reduction)
     _not_implemented_for_ints("mse_cpu", input, target)
     return dispatch(_mse_loss, (input, target), (("reduction", reduction),))
@@ -164,9 +179,10 @@ def l1_loss(
     _warn_size(input, target)
     if size_average is not None or reduce is not None:
         reduction = _reduction(reduction, size_average, reduce)
-    _check_broadcast(input, target)
+    shape = tuple(input.shape)
+    input, target = _broadcast(input, target)
     if weight is not None:
-        return _weighted(pw.abs(pw.sub(input, target)), weight, input, reduction)
+        return _weighted(pw.abs(pw.sub(input, target)), weight, shape, reduction)
     return _l1(input, target, _reduction(reduction))
 
 
@@ -187,7 +203,7 @@ def smooth_l1_loss(
     _warn_size(input, target)
     if size_average is not None or reduce is not None:
         reduction = _reduction(reduction, size_average, reduce)
-    _check_broadcast(input, target)
+    input, target = _broadcast(input, target)
     reduction = _reduction(reduction)
     if beta == 0.0:
         return _l1(input, target, reduction)
@@ -380,7 +396,8 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing) -> T
             raise RuntimeError(
                 f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
             )
-        target = pw.add(pw.mul(target, 1 - label_smoothing), label_smoothing / n_classes)
+        target = dispatch(_scale, (target,), (("factor", 1 - label_smoothing),))
+        target = dispatch(_shift, (target,), (("offset", label_smoothing / n_classes),))
     prod = pw.mul(logp, target)
     if weight is not None:
         prod = pw.mul(prod, _weight_view(weight, input))
@@ -481,7 +498,8 @@ def _bce_elementwise_jvp(primals, tangents):
     (x, t), (dx, dtg) = primals, tangents
     one = jnp.ones((), x.dtype)
     out = _bce_elementwise(x, t)
-    gx = (x - t) / jnp.maximum((one - x) * x, jnp.asarray(1e-12, x.dtype))
+    # PyTorch's EPSILON is the float 1e-12 (9.99999996e-13 in double precision).
+    gx = (x - t) / jnp.maximum((one - x) * x, jnp.asarray(np.float32(1e-12), x.dtype))
     gt = jnp.log(one - x) - jnp.log(x)
     return out, gx * dx + gt * dtg
 
