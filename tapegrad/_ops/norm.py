@@ -117,6 +117,12 @@ def batch_norm(
     shape = tuple(input.shape)
     if training:
         _verify_batch_size(shape, input.shape)
+    for position, (name, value) in enumerate((("momentum", momentum), ("eps", eps)), start=7):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise TypeError(
+                f"batch_norm(): argument '{name}' (position {position}) must be float, not "
+                f"{type(value).__name__}"
+            )
     channels = shape[1] if len(shape) > 1 else 0
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None:

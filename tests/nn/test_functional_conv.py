@@ -193,3 +193,21 @@ def test_pooling_empty_batches_and_sizes_match_torch(m):
     assert tuple(m.nn.functional.max_pool2d(m.ones(0, 3, 4, 4), 2).shape) == (0, 3, 2, 2)
     assert tuple(m.nn.functional.adaptive_avg_pool2d(m.ones(2, 3, 5, 5), 0).shape) == (2, 3, 0, 0)
     assert tuple(m.nn.functional.adaptive_avg_pool2d(m.ones(2, 0, 4, 4), 3).shape) == (2, 0, 3, 3)
+
+
+SECOND_ORDER = {
+    "conv2d": lambda m, x, w: m.nn.functional.conv2d(x, w, padding=1).pow(2),
+    "max_pool2d": lambda m, x, w: m.nn.functional.max_pool2d(x * w.sum(), 2).pow(2),
+    "avg_pool2d": lambda m, x, w: m.nn.functional.avg_pool2d(x, 2, 1, 1).pow(2) * w.sum(),
+    "adaptive_avg_pool2d": lambda m, x, w: m.nn.functional.adaptive_avg_pool2d(x, 3).pow(2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_second_derivatives_match_torch(name, rng):
+    def fn(m, x, w):
+        (g,) = m.autograd.grad(SECOND_ORDER[name](m, x, w).sum(), x, create_graph=True)
+        return g.pow(2).sum()
+
+    x, w = randn(rng, 1, 2, 4, 4, dtype="float64"), randn(rng, 3, 2, 3, 3, dtype="float64")
+    check(fn, x, w, chain=False, edges=False)

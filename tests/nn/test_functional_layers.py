@@ -360,6 +360,9 @@ BATCH_NORM_ERRORS = {
     "integer-input": lambda m: m.nn.functional.batch_norm(
         m.ones(4, 3, dtype=m.int64), m.zeros(3), m.ones(3), training=True
     ),
+    "momentum-none": lambda m: m.nn.functional.batch_norm(
+        m.ones(4, 3), m.zeros(3), m.ones(3), training=True, momentum=None
+    ),
     "running-mean-requires-grad": lambda m: m.nn.functional.batch_norm(
         m.ones(4, 3), m.zeros(3, requires_grad=True), m.ones(3)
     ),
@@ -479,3 +482,21 @@ def test_functional_names_are_torchs():
     for name in TF.__all__:
         assert hasattr(F, name), name
     assert TF.linear is tapegrad.linear
+
+
+# ----- second derivatives ------------------------------------------------------------------
+SECOND_ORDER = {
+    "batch_norm": lambda m, x: m.nn.functional.batch_norm(x, None, None, training=True).pow(3),
+    "layer_norm": lambda m, x: m.nn.functional.layer_norm(x, (3,)).pow(3),
+    "embedding": lambda m, x: m.nn.functional.embedding(m.tensor([0, 2, 2]), x).pow(3),
+    "gelu": lambda m, x: m.nn.functional.gelu(x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_second_derivatives_match_torch(name, rng):
+    def fn(m, x):
+        (g,) = m.autograd.grad(SECOND_ORDER[name](m, x).sum(), x, create_graph=True)
+        return g.pow(2).sum()
+
+    check(fn, randn(rng, 4, 3, dtype="float64"), chain=False, edges=False)

@@ -372,3 +372,26 @@ def test_binary_cross_entropy_target_out_of_range_matches_torch():
 
     assert error_text(fn)[1] == "all elements of target should be between 0 and 1"
     assert_same_error(fn)
+
+
+# ----- second derivatives ------------------------------------------------------------------
+SECOND_ORDER = {
+    "mse_loss": lambda m, x, p: m.nn.functional.mse_loss(x, p),
+    "smooth_l1_loss": lambda m, x, p: m.nn.functional.smooth_l1_loss(x * 3, p, beta=2.0),
+    "cross_entropy": lambda m, x, p: m.nn.functional.cross_entropy(x, m.tensor([0, 2, 1, 0])),
+    "cross_entropy-probabilities": lambda m, x, p: m.nn.functional.cross_entropy(x, p),
+    "binary_cross_entropy": lambda m, x, p: m.nn.functional.binary_cross_entropy(x.sigmoid(), p),
+    "binary_cross_entropy_with_logits": lambda m, x, p: (
+        m.nn.functional.binary_cross_entropy_with_logits(x, p)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_second_derivatives_match_torch(name, rng):
+    def fn(m, x, p):
+        (g,) = m.autograd.grad(SECOND_ORDER[name](m, x, p), x, create_graph=True)
+        return g.pow(2).sum()
+
+    x, p = randn(rng, 4, 3, dtype="float64"), probabilities(rng, 4, 3)
+    check(fn, x, p, grad=[True, False], chain=False, edges=False)
