@@ -136,34 +136,11 @@ def compare(ours, theirs, dtype, what):
     )
 
 
-# TEMPORARY, until tapegrad.nn.functional lands: the functional forms each case needs.
-NEEDS = {
-    "AdaptiveAvgPool2d": "adaptive_avg_pool2d",
-    "AvgPool2d": "avg_pool2d",
-    "BatchNorm": "batch_norm",
-    "Bilinear": "bilinear",
-    "Conv1d": "conv1d",
-    "Conv2d": "conv2d",
-    "Embedding": "embedding",
-    "LayerNorm": "layer_norm",
-    "LeakyReLU-inplace": "leaky_relu",
-    "MaxPool2d": "max_pool2d",
-    "Dropout": "dropout",
-}
-
-
-def skip_without_functional(name: str) -> None:
-    for prefix, fn in NEEDS.items():
-        if name.startswith(prefix) and not hasattr(tapegrad.nn.functional, fn):
-            pytest.skip(f"tapegrad.nn.functional.{fn} has not landed yet")
-
-
 PARAMS = [(name, d) for name, case in sorted(CASES.items()) for d in case.dtypes]
 
 
 @pytest.mark.parametrize(("name", "dtype"), PARAMS)
 def test_layer_matches_torch(name, dtype):
-    skip_without_functional(name)
     case = CASES[name]
     tlayer, glayer = twins(case.build, dtype)
     assert repr(glayer) == repr(tlayer)
@@ -210,14 +187,12 @@ def test_inplace_activation_writes_into_its_input(m):
 
 
 def test_embedding_padding_gradient_is_zero(m):
-    skip_without_functional("Embedding")
     emb = m.nn.Embedding(5, 2, padding_idx=0)
     emb(m.tensor([[0, 1], [0, 3]])).sum().backward()
     assert emb.weight.grad.tolist() == [[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
 
 
 def test_embedding_from_pretrained(m):
-    skip_without_functional("Embedding")
     weights = m.tensor([[1.0, 2.5, 3.0], [4.0, 5.5, 6.25]])
     emb = m.nn.Embedding.from_pretrained(weights)
     assert not emb.weight.requires_grad
@@ -227,7 +202,6 @@ def test_embedding_from_pretrained(m):
 
 
 def test_max_pool_return_indices_matches_torch():
-    skip_without_functional("MaxPool2d")
     x = np.random.default_rng(3).standard_normal((2, 3, 6, 6)).astype(np.float32)
     tout, tidx = torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))
     gout, gidx = tapegrad.nn.MaxPool2d(2, return_indices=True)(tapegrad.tensor(x))
@@ -238,7 +212,6 @@ def test_max_pool_return_indices_matches_torch():
 
 # ----- Dropout ------------------------------------------------------------------------------
 def test_dropout_training_zeroes_and_scales(m):
-    skip_without_functional("Dropout")
     m.manual_seed(0)
     drop = m.nn.Dropout(p=0.25)
     x = m.ones(100, 100, requires_grad=True)
@@ -252,7 +225,6 @@ def test_dropout_training_zeroes_and_scales(m):
 
 
 def test_dropout_eval_is_identity(m):
-    skip_without_functional("Dropout")
     drop = m.nn.Dropout(p=0.5).eval()
     x = m.randn(4, 4)
     assert drop(x).tolist() == x.tolist()
@@ -260,7 +232,6 @@ def test_dropout_eval_is_identity(m):
 
 
 def test_dropout_extremes_and_inplace(m):
-    skip_without_functional("Dropout")
     x = m.ones(3, 3)
     assert m.nn.Dropout(p=0.0)(x).tolist() == x.tolist()
     assert not m.nn.Dropout(p=1.0)(x).any()
@@ -283,7 +254,6 @@ BN_VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(BN_VARIANTS))
 def test_batchnorm_training_steps_then_eval_match_torch(variant):
-    skip_without_functional("BatchNorm")
     build, shape = BN_VARIANTS[variant]
     tbn, gbn = twins(build)
     assert repr(gbn) == repr(tbn)
@@ -317,7 +287,6 @@ def test_batchnorm_training_steps_then_eval_match_torch(variant):
 
 
 def test_batchnorm_eval_does_not_update_statistics(m):
-    skip_without_functional("BatchNorm")
     bn = m.nn.BatchNorm1d(2).eval()
     bn(m.tensor([[1.0, 2.0], [3.0, 5.0]]))
     assert bn.running_mean.tolist() == [0.0, 0.0]
@@ -437,7 +406,6 @@ def test_training_step_runs_under_a_jax_trace(momentum):
     """A later tapegrad.compile runs modules with tracers inside the arrays: forward, backward
     and the running-statistics updates must not read values back to the host, and must
     compute what the eager step computes."""
-    skip_without_functional("BatchNorm")
     import jax
 
     from tapegrad._tensor import _wrap

@@ -68,23 +68,6 @@ CASES = {
     ),
 }
 
-# TEMPORARY, until tapegrad.nn.functional lands: the functional form each loss needs.
-NEEDS = {
-    "MSELoss": "mse_loss",
-    "L1Loss": "l1_loss",
-    "SmoothL1Loss": "smooth_l1_loss",
-    "CrossEntropyLoss": "cross_entropy",
-    "NLLLoss": "nll_loss",
-    "BCELoss": "binary_cross_entropy",
-    "BCEWithLogitsLoss": "binary_cross_entropy_with_logits",
-}
-
-
-def skip_without_functional(name: str) -> None:
-    fn = NEEDS[name.split("-")[0]]
-    if not hasattr(tapegrad.nn.functional, fn):
-        pytest.skip(f"tapegrad.nn.functional.{fn} has not landed yet")
-
 
 def make_arrays(name: str, case: Case, dtype: str):
     rng = np.random.default_rng(zlib.crc32(name.encode()))
@@ -112,7 +95,6 @@ PARAMS = [(n, r, d) for n in sorted(CASES) for r in REDUCTIONS for d in ("float3
 
 @pytest.mark.parametrize(("name", "reduction", "dtype"), PARAMS)
 def test_loss_module_matches_torch(name, reduction, dtype):
-    skip_without_functional(name)
     case = CASES[name]
     tloss, gloss = case.build(torch, reduction), case.build(tapegrad, reduction)
     if dtype == "float64":
@@ -186,7 +168,6 @@ def test_legacy_size_average_and_reduce(m, size_average, reduce, expected):
 
 
 def test_loss_in_a_training_step_matches_torch():
-    skip_without_functional("CrossEntropyLoss")
     tmodel = torch.nn.Sequential(torch.nn.Linear(4, 3))
     gmodel = tapegrad.nn.Sequential(tapegrad.nn.Linear(4, 3))
     gmodel.load_state_dict({k: tapegrad.tensor(v.numpy()) for k, v in tmodel.state_dict().items()})

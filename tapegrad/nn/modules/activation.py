@@ -1,15 +1,9 @@
 """Activation modules: ``ReLU``, ``LeakyReLU``, ``GELU``, ``SiLU``, ``Sigmoid``, ``Tanh``,
-``Softmax``, ``LogSoftmax``.
-
-They call the op table's functions directly (the same entries ``nn.functional`` uses), except
-in-place ``LeakyReLU``, which needs ``F.leaky_relu(inplace=True)``.
-"""
+``Softmax``, ``LogSoftmax``; each calls its ``nn.functional`` form, as PyTorch's do."""
 
 from __future__ import annotations
 
-import warnings
-
-from tapegrad._ops import pointwise, reduction
+from tapegrad._ops import pointwise
 from tapegrad._tensor import Tensor
 from tapegrad.nn import functional as F
 from tapegrad.nn.modules.module import Module
@@ -32,7 +26,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return input.relu_() if self.inplace else pointwise.relu(input)
+        return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return _inplace_str(self.inplace)
@@ -47,9 +41,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        if self.inplace:  # PyTorch's leaky_relu_ has its own node, LeakyReluBackward1
-            return F.leaky_relu(input, self.negative_slope, inplace=True)
-        return pointwise.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         inplace_str = ", inplace=True" if self.inplace else ""
@@ -65,7 +57,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
-        return pointwise.gelu(input, approximate=self.approximate)
+        return F.gelu(input, approximate=self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -79,7 +71,7 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return input.silu_() if self.inplace else pointwise.silu(input)
+        return F.silu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return _inplace_str(self.inplace)
@@ -99,16 +91,6 @@ class Tanh(Module):
         return pointwise.tanh(input)
 
 
-def _softmax_dim(name: str, ndim: int) -> int:
-    # PyTorch's implicit dimension for dim=None (deprecated, with its warning).
-    warnings.warn(
-        f"Implicit dimension choice for {name} has been deprecated. "
-        "Change the call to include dim=X as an argument.",
-        stacklevel=4,
-    )
-    return 0 if ndim in (0, 1, 3) else 1
-
-
 class Softmax(Module):
     """Applies the Softmax function along ``dim``: the outputs lie in [0, 1] and sum to 1."""
 
@@ -117,8 +99,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        dim = self.dim if self.dim is not None else _softmax_dim("softmax", input.dim())
-        return reduction.softmax(input, dim)
+        return F.softmax(input, self.dim, _stacklevel=5)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -132,8 +113,7 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        dim = self.dim if self.dim is not None else _softmax_dim("log_softmax", input.dim())
-        return reduction.log_softmax(input, dim)
+        return F.log_softmax(input, self.dim, _stacklevel=5)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

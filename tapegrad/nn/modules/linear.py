@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 from tapegrad._creation import empty
-from tapegrad._ops.linalg import linear
 from tapegrad._tensor import Tensor
 from tapegrad.nn import functional as F
 from tapegrad.nn import init
@@ -65,7 +64,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        return linear(input, self.weight, self.bias)
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
