@@ -386,6 +386,13 @@ def test_state_dict_keys_values_and_metadata():
     assert list(gnet.state_dict(prefix="model.")) == [f"model.{k}" for k in tsd]
 
 
+def test_state_dict_positional_arguments_are_deprecated(m):
+    lin = m.nn.Linear(2, 2)
+    with pytest.warns(FutureWarning, match="Positional args are being deprecated"):
+        sd = lin.state_dict(None, "p.")
+    assert list(sd) == ["p.weight", "p.bias"]
+
+
 def test_state_dict_shares_storage_with_parameters(m):
     lin = m.nn.Linear(2, 2)
     sd = lin.state_dict()

@@ -620,14 +620,35 @@ class Module:
                 destination[prefix + name] = buf if keep_vars else buf.detach()
 
     def state_dict(
-        self, *, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
+        self,
+        *args: Any,
+        destination: dict | None = None,
+        prefix: str = "",
+        keep_vars: bool = False,
     ) -> dict[str, Any]:
         """Return a dictionary containing references to the whole state of the module.
 
         Parameters and persistent buffers are included, keyed by their dotted names; those set
         to ``None`` are not. The tensors are detached from autograd unless ``keep_vars``. The
         result is an ``OrderedDict`` whose ``_metadata`` records each module's version.
+        Positional ``destination, prefix, keep_vars`` are deprecated, as in PyTorch.
         """
+        if args:
+            import warnings
+
+            warnings.warn(
+                "Positional args are being deprecated, use kwargs instead. Refer to "
+                "https://pytorch.org/docs/main/generated/torch.nn.Module.html"
+                "#torch.nn.Module.state_dict for details.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if destination is None:
+                destination = args[0]
+            if len(args) > 1 and prefix == "":
+                prefix = args[1]
+            if len(args) > 2 and keep_vars is False:
+                keep_vars = args[2]
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()
