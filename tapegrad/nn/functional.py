@@ -30,6 +30,7 @@ from tapegrad._ops.loss import nll_loss as nll_loss
 from tapegrad._ops.loss import smooth_l1_loss as smooth_l1_loss
 from tapegrad._ops.norm import batch_norm as batch_norm
 from tapegrad._ops.norm import layer_norm as layer_norm
+from tapegrad._ops.padding import pad as pad
 from tapegrad._ops.pool import adaptive_avg_pool2d as adaptive_avg_pool2d
 from tapegrad._ops.pool import avg_pool2d as avg_pool2d
 from tapegrad._ops.pool import max_pool2d as max_pool2d
@@ -56,6 +57,7 @@ __all__ = [
     "max_pool2d",
     "mse_loss",
     "nll_loss",
+    "pad",
     "relu",
     "relu_",
     "sigmoid",

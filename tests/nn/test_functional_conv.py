@@ -211,3 +211,61 @@ def test_second_derivatives_match_torch(name, rng):
 
     x, w = randn(rng, 1, 2, 4, 4, dtype="float64"), randn(rng, 3, 2, 3, 3, dtype="float64")
     check(fn, x, w, chain=False, edges=False)
+
+
+# ----- pad ---------------------------------------------------------------------------------
+PADS = {
+    "last-2-dims": ((1, 2, 3, 4), (1, 2, 2, 1)),
+    "crop-left": ((2, 3, 5), (-1, 2)),
+    "crop-right": ((2, 3, 5), (2, -1)),
+    "last-3-dims": ((1, 2, 3, 4), (1, 1, 1, 1, 1, 0)),
+    "5d": ((2, 3, 4, 5, 3), (1, 2, 1, 1, 1, 2)),
+    "unbatched-1d": ((3, 5), (2, 2)),
+}
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("name", sorted(PADS))
+def test_pad_matches_torch(name, mode, rng):
+    shape, pad = PADS[name]
+    # PyTorch composes circular padding from a chain of slice copies; tapegrad tapes one node
+    # with the chain's last name (CopySlices).
+    composite = mode == "circular"
+    check(
+        lambda m, x: m.nn.functional.pad(x, pad, mode=mode),
+        randn(rng, *shape, dtype="float64"),
+        chain=not composite,
+        edges=not composite,
+    )
+
+
+def test_constant_pad_value_and_cropping_match_torch(rng):
+    x = randn(rng, 1, 2, 3, 4)
+    check(lambda m, x: m.nn.functional.pad(x, (1, -1, 0, 2, 1, 1), value=3.0), x)
+    check(lambda m, x: m.nn.functional.pad(x, [1, 1], value=2.7), np.arange(12).reshape(3, 4))
+
+
+def _pad(shape, pad, mode="constant", value=None):
+    return lambda m: m.nn.functional.pad(m.ones(shape), pad, mode=mode, value=value)
+
+
+PAD_ERRORS = {
+    "odd-length": _pad((1, 2, 3, 4), (1, 2, 3)),
+    "too-long": _pad((1, 2, 3, 4), (1,) * 10),
+    "unknown-mode": _pad((1, 2, 3, 4), (1, 2), "wrap"),
+    "float-size": _pad((1, 2, 3, 4), [1.5, 1]),
+    "crop-too-much": _pad((1, 2, 3, 4), (-5, 1)),
+    "reflect-value": _pad((1, 2, 3, 4), (1, 2, 0, 0), "reflect", 1.0),
+    "reflect-width": _pad((1, 2, 3, 4), (4, 4, 0, 0), "reflect"),
+    "reflect-height": _pad((1, 2, 3, 4), (1, 1, 3, 3), "reflect"),
+    "reflect-depth": _pad((1, 2, 3, 4), (1, 1, 1, 1, 2, 2), "reflect"),
+    "reflect-1d-input": _pad((4,), (1, 1), "reflect"),
+    "reflect-size-2-on-4d": _pad((1, 2, 3, 4), (1, 2), "reflect"),
+    "replicate-empty": _pad((2, 3, 0), (1, 1), "replicate"),
+    "circular-wraps-twice": _pad((1, 2, 3, 4), (1, 1, 4, 1), "circular"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAD_ERRORS))
+def test_pad_errors_match_torch(name):
+    assert_same_error(PAD_ERRORS[name])
