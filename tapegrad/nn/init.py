@@ -14,7 +14,10 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
+from tapegrad._creation import eye as _eye
 from tapegrad._grad_mode import no_grad
+from tapegrad._random import rand as _rand
+from tapegrad._random import randn as _randn
 from tapegrad._tensor import Tensor, _wrap
 
 __all__ = [
@@ -141,10 +144,8 @@ def trunc_normal_(
             "The distribution of values may be incorrect.",
             stacklevel=2,
         )
-    from tapegrad._random import rand
-
     with no_grad():
-        u = rand(*tensor.shape, dtype=tensor.dtype)
+        u = _rand(*tensor.shape, dtype=tensor.dtype)
         values = _trunc_normal_from_uniform(u._data, float(mean), float(std), float(a), float(b))
         return tensor.copy_(_wrap(values))
 
@@ -171,10 +172,8 @@ def eye_(tensor: Tensor) -> Tensor:
     """Fill the 2-dimensional input Tensor with the identity matrix."""
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    from tapegrad._creation import eye
-
     with no_grad():
-        tensor.copy_(eye(*tensor.shape, dtype=tensor.dtype))
+        tensor.copy_(_eye(*tensor.shape, dtype=tensor.dtype))
     return tensor
 
 
@@ -295,11 +294,9 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator: None = None) -> Tens
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
-    from tapegrad._random import randn
-
     rows = tensor.size(0)
     cols = tensor.numel() // rows
-    q = _orthogonal_from_normal(randn(rows, cols, dtype=tensor.dtype)._data)
+    q = _orthogonal_from_normal(_randn(rows, cols, dtype=tensor.dtype)._data)
     with no_grad():
         tensor.copy_(_wrap(q.reshape(tensor.shape)))
         tensor.mul_(gain)

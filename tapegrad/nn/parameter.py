@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tapegrad._creation import empty
 from tapegrad._tensor import Tensor, _new
 
 __all__ = ["Parameter"]
@@ -40,8 +41,6 @@ class Parameter(Tensor, metaclass=_ParameterMeta):
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:
         if data is None:
-            from tapegrad._creation import empty
-
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(

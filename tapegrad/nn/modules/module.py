@@ -4,12 +4,14 @@ and submodules, iteration orders, ``state_dict``, hooks and printing."""
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from tapegrad import _dtype as dt
 from tapegrad._grad_mode import no_grad
+from tapegrad._methods import _parse_to
 from tapegrad._tensor import Tensor
 from tapegrad.autograd.graph import RemovableHandle
 from tapegrad.nn.parameter import Parameter
@@ -468,8 +470,6 @@ class Module:
         Only floating point parameters and buffers are cast to ``dtype``; integral ones keep
         their dtype (and are moved to ``device``, if given).
         """
-        from tapegrad._methods import _parse_to
-
         dtype, device, _ = _parse_to(args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(
@@ -591,8 +591,6 @@ class Module:
                     result = new
             return result
         except Exception:
-            import warnings
-
             for hook_id, hook in self._forward_hooks.items():
                 if hook_id in self._forward_hooks_always_called and hook_id not in called:
                     try:
@@ -634,8 +632,6 @@ class Module:
         Positional ``destination, prefix, keep_vars`` are deprecated, as in PyTorch.
         """
         if args:
-            import warnings
-
             warnings.warn(
                 "Positional args are being deprecated, use kwargs instead. Refer to "
                 "https://pytorch.org/docs/main/generated/torch.nn.Module.html"
