@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 from jax import lax
 
 from tapegrad._dtype import legacy_name
 from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops.padding import pad
 from tapegrad._tensor import Tensor
 
 _DIMENSION_NUMBERS = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW")}
@@ -35,12 +35,6 @@ def _convolution(x, w, b, stride, padding, dilation, groups, has_bias):
     if has_bias:
         out = out + b.reshape((1, -1) + (1,) * nd)
     return out
-
-
-# PyTorch pads the input explicitly (a copy) for 'same' padding that is not symmetric.
-@defop("conv_same_pad", node="ConstantPadNdBackward0", dtypes="keep", linear=True)
-def _constant_pad(x, pads):
-    return jnp.pad(x, ((0, 0), (0, 0), *pads))
 
 
 def _int_list(value, name: str, fn: str) -> list[int]:
@@ -167,9 +161,9 @@ def _conv(nd: int, input: Tensor, weight: Tensor, bias, stride, padding, dilatio
             raise RuntimeError("padding='same' is not supported for strided convolutions")
         pads = _same_padding(tuple(weight.shape[2:]), dilation)
         if any(lo != hi for lo, hi in pads):
-            input = dispatch(
-                _constant_pad, (input,), (("pads", tuple((0, hi - lo) for lo, hi in pads)),)
-            )
+            # PyTorch pads the extra element on the right with a copy (ConstantPadNdBackward0).
+            extra = [n for lo, hi in reversed(pads) for n in (0, hi - lo)]
+            input = pad(input, extra)
             pads = tuple((lo, lo) for lo, _ in pads)
     else:
         raise RuntimeError(f"Invalid padding string: '{padding}'")
