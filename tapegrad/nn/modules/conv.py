@@ -117,13 +117,7 @@ class _ConvNd(Module):
         return s
 
     def _padded(self, input: Tensor) -> Tensor:
-        pad = getattr(F, "pad", None)
-        if pad is None:
-            raise NotImplementedError(
-                f"padding_mode={self.padding_mode!r} needs F.pad, which tapegrad does not have "
-                "yet; use padding_mode='zeros'"
-            )
-        return pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        return F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
 
 
 class Conv1d(_ConvNd):
