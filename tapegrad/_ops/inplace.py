@@ -148,8 +148,10 @@ def refresh_view(view: Tensor) -> None:
     view._output_nr = 0
 
 
-def write(self: Tensor, array) -> None:
-    """Replace the tensor's values (same shape and dtype) and bump its version."""
+def write(self: Tensor, array, bump: bool = True) -> None:
+    """Replace the tensor's values (same shape and dtype) and, unless ``bump`` is False (a
+    write PyTorch's kernel makes without it, such as batch norm's running statistics), bump
+    its version."""
     st = self._storage
     v = self._view
     if v is None:
@@ -158,7 +160,8 @@ def write(self: Tensor, array) -> None:
         st.write(_scatter(st.array, v.index_map(st.array.shape), array))
         v.array = array
         v.generation = st.generation
-    self._version_counter().value += 1
+    if bump:
+        self._version_counter().value += 1
 
 
 @defop("copy_slices", node="CopySlices", dtypes="keep", saves=lambda mask: [], edges=(0, 1))

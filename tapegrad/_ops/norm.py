@@ -123,6 +123,10 @@ def batch_norm(
                 f"batch_norm(): argument '{name}' (position {position}) must be float, not "
                 f"{type(value).__name__}"
             )
+    if training and eps <= 0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
     channels = shape[1] if len(shape) > 1 else 0
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None:
@@ -167,10 +171,8 @@ def batch_norm(
 
 def _update_running(t: Tensor, array) -> None:
     # PyTorch's batch-norm kernel writes the running statistics without bumping their version
-    # counter (``running_mean._version`` stays 0 after ``F.batch_norm``), so the bump of
-    # ``write`` is taken back.
-    write(t, array)
-    t._version_counter().value -= 1
+    # counter (``running_mean._version`` stays 0 after ``F.batch_norm``).
+    write(t, array, bump=False)
 
 
 @defop("layer_norm", node="NativeLayerNormBackward0", dtypes="keep", edges=(0, 1, 2))

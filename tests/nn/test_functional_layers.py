@@ -366,6 +366,13 @@ BATCH_NORM_ERRORS = {
     "running-mean-requires-grad": lambda m: m.nn.functional.batch_norm(
         m.ones(4, 3), m.zeros(3, requires_grad=True), m.ones(3)
     ),
+    "zero-eps-in-training": lambda m: m.nn.functional.batch_norm(
+        m.ones(4, 3), m.zeros(3), m.ones(3), training=True, eps=0.0
+    ),
+    "negative-eps-in-eval": lambda m: m.nn.functional.batch_norm(
+        m.ones(4, 3), m.zeros(3), m.ones(3), eps=-1.0
+    ),
+    "module-zero-eps": lambda m: m.nn.BatchNorm1d(3, eps=0)(m.ones(4, 3)),
 }
 
 
