@@ -18,6 +18,7 @@ from tapegrad._device import device as _device_cls
 from tapegrad._device import from_jax_device
 from tapegrad._grad_mode import state as _mode
 from tapegrad._storage import Storage, VersionCounter
+from tapegrad._tracing import host_value
 
 __all__ = ["Size", "Tensor"]
 
@@ -362,11 +363,11 @@ class Tensor:
         a = self._data
         if a.size != 1:
             raise RuntimeError(f"a Tensor with {a.size} elements cannot be converted to Scalar")
-        return np.asarray(a).reshape(()).item()
+        return host_value(a, "item", "Tensor.item()").reshape(()).item()
 
     def tolist(self) -> Any:
         """Returns the tensor as a (nested) list of Python numbers."""
-        arr = np.asarray(self._data)
+        arr = host_value(self._data, "tolist", "Tensor.tolist()")
         if arr.dtype.kind == "V" or str(arr.dtype) == "bfloat16":
             arr = arr.astype(np.float32)
         return arr.tolist()
@@ -378,17 +379,17 @@ class Tensor:
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
             )
-        return np.array(self._data)
+        return np.array(host_value(self._data, "numpy", "Tensor.numpy()"))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        arr = np.asarray(self._data)
+        arr = host_value(self._data, "numpy", "Converting a tensor to a NumPy array")
         return arr if dtype is None else arr.astype(dtype)
 
     def _scalar_value(self):
         a = self._data
         if a.size != 1:
             raise ValueError(SCALAR_CONVERSION)
-        return np.asarray(a).reshape(()).item()
+        return host_value(a, "number", "Converting a tensor to a Python number").reshape(()).item()
 
     def __bool__(self) -> bool:
         a = self._data
@@ -398,7 +399,8 @@ class Tensor:
                 + ("no values" if a.size == 0 else "more than one value")
                 + " is ambiguous"
             )
-        return bool(np.asarray(a).reshape(()).item())
+        value = host_value(a, "bool", "The truth value of a tensor (if tensor: / while tensor:)")
+        return bool(value.reshape(()).item())
 
     def __float__(self) -> float:
         return float(self._scalar_value())
@@ -424,7 +426,7 @@ class Tensor:
 
         dev = self.device
         gf = self._grad_fn
-        values = np.asarray(self._data)
+        values = host_value(self._data, "print", "Printing a tensor")
         return tensor_repr(
             values,
             self.dtype,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+from jax.core import Tracer
 
 __all__ = ["ViewInfo"]
 
@@ -36,7 +37,10 @@ class ViewInfo:
 
     def read(self, storage):
         if self.generation != storage.generation:
-            self.array = _chain_kernel(self.chain)(storage.array)
+            array = _chain_kernel(self.chain)(storage.array)
+            if isinstance(array, Tracer):  # inside a trace (tapegrad.compile): never cached
+                return array
+            self.array = array
             self.generation = storage.generation
         return self.array
 
@@ -51,6 +55,7 @@ class ViewInfo:
         size = 1
         for s in base_shape:
             size *= s
-        index = _chain_kernel(self.chain)(jnp.arange(size).reshape(base_shape))
+        with jax.ensure_compile_time_eval():  # depends on shapes only: concrete, cacheable
+            index = _chain_kernel(self.chain)(jnp.arange(size).reshape(base_shape))
         self.index = (base_shape, index)
         return index

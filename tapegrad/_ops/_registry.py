@@ -344,7 +344,9 @@ def _scalar_array(value):
         if len(_SCALAR_ARRAYS) > 4096:  # e.g. a learning rate that changes every step
             _SCALAR_ARRAYS.clear()
         try:
-            a = _SCALAR_ARRAYS[key] = jnp.asarray(value)
+            # Concrete even while tapegrad.compile traces: the cache outlives the trace.
+            with jax.ensure_compile_time_eval():
+                a = _SCALAR_ARRAYS[key] = jnp.asarray(value)
         except OverflowError:  # beyond int64: let the kernel raise PyTorch's error
             return value
     return a

@@ -24,7 +24,8 @@ def _noise(key, keep, shape, dtype):
 
 @functools.cache
 def _zero(dtype) -> jax.Array:
-    return jnp.zeros((), dtype)
+    with jax.ensure_compile_time_eval():  # cached: must not be a tracer of one compile
+        return jnp.zeros((), dtype)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 
+import jax
 import jax.numpy as jnp
 
 from tapegrad._tensor import Tensor, _wrap
@@ -96,7 +97,8 @@ def _implicit_ones(shape: tuple, dtype):
     key = (shape, dtype)
     ones = _ONES.get(key)
     if ones is None:
-        ones = _ONES[key] = jnp.ones(shape, dtype)
+        with jax.ensure_compile_time_eval():  # concrete even inside a trace: it is cached
+            ones = _ONES[key] = jnp.ones(shape, dtype)
     return ones
 
 
