@@ -189,6 +189,7 @@ from tapegrad._tensor_str import get_printoptions, set_printoptions
 from tapegrad.serialization import load, save
 
 from tapegrad import nn, optim  # after the core names, which they import
+from tapegrad.compiler import compile
 
 half = float16
 float = float32

@@ -1,0 +1,718 @@
+"""``tapegrad.compile`` (this module is ``tapegrad.compiler``): a whole function of tapegrad
+code, or a module's forward, as one XLA program.
+
+A compiled *function* (a training step: forward, ``loss.backward()``, ``optimizer.step()``,
+manual ``no_grad`` updates, BatchNorm statistics, Dropout) runs the same tape code once on JAX
+tracers inside one ``jax.jit``. Every piece of tapegrad state it can reach that is not an
+argument is *lifted*: the storages of module parameters and buffers, of ``.grad`` tensors, of
+optimizer state and of tensors it finds in its globals and closure, the optimizers'
+hyperparameters and the global random key become inputs of the program; what the trace wrote
+becomes outputs, and after each call those are written back into the same Tensor objects (and
+``.grad`` / optimizer-state slots), so the code outside sees what eager execution would have
+left. Lifted buffers that are replaced are donated, so parameters are not copied.
+
+A compiled *module* (``tapegrad.compile(model)``) keeps training eagerly: its whole forward is
+one node on the eager tape (``CompiledFunctionBackward``) whose backward is the jitted VJP of
+that forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from tapegrad import _random, _tracing
+from tapegrad._grad_mode import no_grad
+from tapegrad._grad_mode import state as _mode
+from tapegrad._storage import Storage
+from tapegrad._tensor import Tensor, _wrap
+from tapegrad._tracing import UntraceableError
+from tapegrad.nn.modules.module import Module
+from tapegrad.optim.lr_scheduler import LRScheduler
+from tapegrad.optim.optimizer import KernelOptimizer, Optimizer
+
+__all__ = ["CACHE_SIZE_LIMIT", "CompiledFunction", "CompiledModule", "UntraceableError", "compile"]
+
+# As torch._dynamo.config.cache_size_limit: past this many programs for one function, warn and
+# run it eagerly.
+CACHE_SIZE_LIMIT = 8
+
+
+def compile(
+    model: Callable | Module | None = None,
+    *,
+    fullgraph: bool = True,
+    dynamic: bool | None = None,
+    backend: str | None = None,
+    mode: str | None = None,
+    options: dict | None = None,
+    disable: bool = False,
+) -> Any:
+    """Compiles ``model`` (a function running tapegrad code, or an ``nn.Module``) into one XLA
+    program per guard, as ``torch.compile`` does.
+
+    Usable as ``tapegrad.compile(fn)``, ``@tapegrad.compile`` and ``@tapegrad.compile(...)``.
+
+    **Arguments:**
+    - ``fullgraph``: if True (the default), code that cannot be traced (``.item()``,
+      ``.tolist()``, ``print`` of a tensor, a Python ``if`` on a tensor's value) raises
+      ``UntraceableError`` naming the line; if False, the function falls back to eager execution
+      with a warning.
+    - ``disable``: return ``model`` itself, uncompiled.
+    - ``dynamic``, ``backend``, ``mode``, ``options``: accepted for ``torch.compile``
+      compatibility; XLA is the only backend and shapes are always specialized.
+    """
+    if model is None:
+
+        def decorate(fn):
+            return compile(fn, fullgraph=fullgraph, disable=disable)
+
+        return decorate
+    if disable:
+        return model
+    if isinstance(model, Module):
+        return CompiledModule(model)
+    if not callable(model):
+        raise RuntimeError(f"tapegrad.compile expects a callable or an nn.Module, got {model!r}")
+    return CompiledFunction(model, fullgraph=fullgraph)
+
+
+# ----- what a function can reach ---------------------------------------------------------------
+_LEAF_TYPES = (str, bytes, int, float, complex, bool, type(None), types.ModuleType, type)
+
+
+def _global_names(code: types.CodeType) -> set:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+class _Reach:
+    """The modules, optimizers, schedulers and loose tensors reachable from a function: its
+    closure, the globals its code names, a bound ``self``, and attributes of the objects found
+    (a few levels deep), as ``torch.compile`` guards on what a frame reads."""
+
+    def __init__(self) -> None:
+        self.modules: dict[int, Module] = {}
+        self.optimizers: dict[int, Optimizer] = {}
+        self.schedulers: dict[int, LRScheduler] = {}
+        self.tensors: dict[int, Tensor] = {}
+        self._seen: set = set()
+
+    def walk(self, obj: Any, depth: int = 0) -> None:
+        if depth > 5 or isinstance(obj, _LEAF_TYPES) or id(obj) in self._seen:
+            return
+        self._seen.add(id(obj))
+        if isinstance(obj, Tensor):
+            self.tensors.setdefault(id(obj), obj)
+        elif isinstance(obj, Module):
+            for m in obj.modules():
+                self.modules.setdefault(id(m), m)
+                for value in vars(m).values():
+                    if isinstance(value, Tensor):
+                        self.tensors.setdefault(id(value), value)
+        elif isinstance(obj, Optimizer):
+            self.optimizers.setdefault(id(obj), obj)
+        elif isinstance(obj, LRScheduler):
+            self.schedulers.setdefault(id(obj), obj)
+            self.walk(obj.optimizer, depth + 1)
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            for value in obj:
+                self.walk(value, depth + 1)
+        elif isinstance(obj, dict):
+            for value in obj.values():
+                self.walk(value, depth + 1)
+        elif isinstance(obj, types.FunctionType):
+            self.walk_function(obj, depth)
+        elif isinstance(obj, types.MethodType):
+            self.walk(obj.__self__, depth + 1)
+            self.walk_function(obj.__func__, depth)
+        elif isinstance(obj, CompiledFunction):
+            self.walk_function(obj.fn, depth)
+        elif isinstance(obj, CompiledModule):
+            self.walk(obj._orig_mod, depth + 1)
+        elif hasattr(obj, "__dict__") and not callable(obj):
+            for value in vars(obj).values():
+                self.walk(value, depth + 1)
+
+    def walk_function(self, fn: Any, depth: int) -> None:
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return
+        for cell in fn.__closure__ or ():
+            with contextlib.suppress(ValueError):  # an empty cell has no contents
+                self.walk(cell.cell_contents, depth + 1)
+        for value in fn.__defaults__ or ():
+            self.walk(value, depth + 1)
+        for value in (fn.__kwdefaults__ or {}).values():
+            self.walk(value, depth + 1)
+        g = fn.__globals__
+        for name in _global_names(code):
+            if name in g:
+                self.walk(g[name], depth + 1)
+
+
+# ----- the state of one call -------------------------------------------------------------------
+class _State:
+    """The lifted state of one call, in a fixed order: its structure (``key``) picks the
+    program, its arrays are the program's inputs."""
+
+    def __init__(self, fn: CompiledFunction, args: tuple, kwargs: dict) -> None:
+        reach = fn._reach
+        arg_reach = _Reach()
+        arg_reach.walk((args, kwargs))
+        tensors: dict[int, Tensor] = {}
+        n_args = 0
+        for t in arg_reach.tensors.values():
+            tensors[id(t)] = t
+            n_args += 1
+        modules = list(reach.modules.values()) + [
+            m for k, m in arg_reach.modules.items() if k not in reach.modules
+        ]
+        optimizers = list(reach.optimizers.values()) + [
+            o for k, o in arg_reach.optimizers.items() if k not in reach.optimizers
+        ]
+        for m in modules:
+            for t in m._parameters.values():
+                if t is not None:
+                    tensors.setdefault(id(t), t)
+            for t in m._buffers.values():
+                if t is not None:
+                    tensors.setdefault(id(t), t)
+        for t in reach.tensors.values():
+            tensors.setdefault(id(t), t)
+        for opt in optimizers:
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    tensors.setdefault(id(p), p)
+            for s in opt.state.values():
+                for v in s.values():
+                    if isinstance(v, Tensor):
+                        tensors.setdefault(id(v), v)
+        self.tensors = list(tensors.values())
+        self.modules = modules
+        self.optimizers = optimizers
+        self.schedulers = list(reach.schedulers.values())
+        # Storages, each once: first the arguments' (kept), then the rest (donated). A tensor's
+        # ``.grad`` is state too.
+        storages: dict[int, Storage] = {}
+        slot_of = []
+        for t in self.tensors:
+            st = t._storage
+            storages.setdefault(id(st), st)
+            slot_of.append(id(st))
+        self.owners = [t for t in self.tensors if t._requires_grad]
+        grads = []
+        for t in self.owners:
+            g = t._grad
+            grads.append(g)
+            if g is not None:
+                storages.setdefault(id(g._storage), g._storage)
+        for st in fn._extra_storages:
+            storages.setdefault(id(st), st)
+        arg_ids = {id(t._storage) for t in self.tensors[:n_args]}
+        order = list(storages)
+        # A buffer can be donated once: storages holding the same array as an earlier one
+        # (e.g. two gradients that are one array) are passed as kept inputs instead.
+        self.kept, self.donated = [], []
+        donated_arrays: set = set()
+        for k in order:
+            st = storages[k]
+            if k in arg_ids or id(st.array) in donated_arrays:
+                self.kept.append(st)
+            else:
+                donated_arrays.add(id(st.array))
+                self.donated.append(st)
+        self.grads = grads
+        index = {k: i for i, k in enumerate(order)}
+        self.key = (
+            _mode.grad_enabled,
+            _mode.inference,
+            _static_key((args, kwargs)),
+            tuple(m.training for m in modules),
+            tuple(
+                (index[slot_of[i]], t._requires_grad, None if t._view is None else t._view.chain)
+                for i, t in enumerate(self.tensors)
+            ),
+            tuple(g is None for g in grads),
+            tuple(_optimizer_key(opt) for opt in optimizers),
+            len(fn._extra_storages),
+            tuple(index[id(st)] for st in self.kept),
+        )
+
+    def incomplete(self) -> bool:
+        """True before the first step has created ``.grad`` tensors or optimizer state."""
+        if any(g is None for g in self.grads):
+            return True
+        for opt in self.optimizers:
+            if _keeps_state(opt):
+                for group in opt.param_groups:
+                    for p in group["params"]:
+                        if p._requires_grad and p not in opt.state:
+                            return True
+        return False
+
+    def hypers(self) -> list:
+        values = []
+        for opt in self.optimizers:
+            if isinstance(opt, KernelOptimizer):
+                for group in opt.param_groups:
+                    values.append(tuple(_hyper_value(h) for h in opt._hypers(group)))
+        return values
+
+
+def _keeps_state(opt: Optimizer) -> bool:
+    # SGD without momentum keeps no per-parameter state: it never creates any.
+    from tapegrad.optim.sgd import SGD
+
+    return not (isinstance(opt, SGD) and all(g["momentum"] == 0 for g in opt.param_groups))
+
+
+def _hyper_value(h):
+    # Python numbers go to jax.jit as they are (traced as weak float64 scalars, no array made
+    # per call); a tensor hyperparameter as its array.
+    if isinstance(h, Tensor):
+        return h._data.reshape(())
+    return float(h)
+
+
+def _optimizer_key(opt: Optimizer) -> tuple:
+    groups = []
+    for group in opt.param_groups:
+        if isinstance(opt, KernelOptimizer):
+            options = opt._options(group)
+        else:  # its hyperparameters are read as Python numbers: a change must retrace
+            options = tuple(
+                (k, v) for k, v in group.items() if k != "params" and isinstance(v, (int, float))
+            )
+        state = tuple(
+            tuple(opt.state[p].keys()) if p in opt.state else None for p in group["params"]
+        )
+        groups.append((len(group["params"]), options, state))
+    return tuple(groups)
+
+
+def _static_key(obj: Any) -> Any:
+    """The part of the arguments a program is specialized on: Python numbers and strings by
+    value, tensors by ``requires_grad`` (their shapes and dtypes are jax.jit's own guard)."""
+    if isinstance(obj, Tensor):
+        return ("T", obj._requires_grad)
+    if isinstance(obj, (int, float, bool, str, type(None))):
+        return (type(obj), obj)
+    if isinstance(obj, (list, tuple)):
+        return (type(obj), tuple(_static_key(v) for v in obj))
+    if isinstance(obj, dict):
+        return (type(obj), tuple((k, _static_key(v)) for k, v in obj.items()))
+    return (type(obj), id(obj))
+
+
+class _Snapshot:
+    """The Python state a trace may change, to put back when a trace fails."""
+
+    def __init__(self, state: _State) -> None:
+        self.arrays = [(st, st.array) for st in (*state.kept, *state.donated)]
+        self.grads = [(t, t._grad) for t in state.owners]
+        self.opt_state = [
+            (opt, {p: dict(s) for p, s in opt.state.items()}) for opt in state.optimizers
+        ]
+        self.key = _random.default_generator.key
+        self.epochs = [(s, s.last_epoch) for s in state.schedulers]
+        self.lrs = [(opt, [g.get("lr") for g in opt.param_groups]) for opt in state.optimizers]
+        self.written: dict[int, tuple] = {}  # storages outside the state written by the trace
+
+    def restore(self) -> None:
+        for sched, epoch in self.epochs:
+            sched.last_epoch = epoch
+        for opt, lrs in self.lrs:
+            for g, lr in zip(opt.param_groups, lrs, strict=True):
+                g["lr"] = lr
+        for st, a in self.arrays:
+            st.array = a
+            st.generation += 1
+        for st, a in self.written.values():
+            st.array = a
+            st.generation += 1
+        for t, g in self.grads:
+            t._grad = g
+        for opt, saved in self.opt_state:
+            opt.state.clear()
+            opt.state.update(saved)
+        _random.default_generator.key = self.key
+
+
+class _Retrace(Exception):
+    """The trace wrote storages outside the lifted state: lift them and trace again."""
+
+
+class _Program:
+    """One traced and compiled program, with what its outputs mean."""
+
+    def __init__(self) -> None:
+        self.jitted: Callable | None = None
+        self.written_kept: list[int] = []
+        self.grad_layout: list = []
+        self.new_state: list = []
+        self.result_tree = None
+        self.result_static: list = []
+        self.result_is_tensor: list = []
+        self.snapshot: _Snapshot | None = None
+
+
+# ----- compiled functions ----------------------------------------------------------------------
+class CompiledFunction:
+    """A function compiled by ``tapegrad.compile``; call it like the function."""
+
+    def __init__(self, fn: Callable, fullgraph: bool = True) -> None:
+        self.fn = fn
+        self.fullgraph = fullgraph
+        self.trace_count = 0  # traces, retraces included; tests and users read it
+        self.calls = 0
+        self._programs: dict = {}
+        self._reach: _Reach | None = None
+        self._extra_storages: list[Storage] = []
+        self._eager = False
+        self._warned_limit = False
+        self._pending = None
+        self.__name__ = getattr(fn, "__name__", "compiled")
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<tapegrad.compile of {self.fn!r}>"
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        if self._eager or _tracing.compile_depth:
+            return self.fn(*args, **kwargs)  # nested in another compile: traced inline
+        if self._reach is None:
+            self._reach = _Reach()
+            fn = self.fn
+            if isinstance(fn, (types.FunctionType, types.MethodType)):
+                self._reach.walk(fn)
+            else:  # a callable object: what it holds, and its __call__
+                self._reach.walk(vars(fn) if hasattr(fn, "__dict__") else ())
+                self._reach.walk(type(fn).__dict__.get("__call__"))
+        first = self.calls == 0
+        self.calls += 1
+        state = _State(self, args, kwargs)
+        if first and state.incomplete():
+            # PyTorch creates .grad tensors and optimizer state lazily on the first step: that
+            # step runs eagerly, so every later step sees the structure it will keep.
+            return self.fn(*args, **kwargs)
+        for _ in range(4):
+            program = self._programs.get(state.key)
+            if program is None:
+                if len(self._programs) >= CACHE_SIZE_LIMIT:
+                    return self._over_limit(args, kwargs)
+                program = self._programs[state.key] = _Program()
+                program.jitted = jax.jit(self._traced, donate_argnums=(0,))
+            try:
+                return self._run(program, state, args, kwargs)
+            except _Retrace:
+                del self._programs[state.key]
+                state = _State(self, args, kwargs)
+            except UntraceableError as e:
+                del self._programs[state.key]
+                if self.fullgraph:
+                    raise
+                warnings.warn(
+                    f"tapegrad.compile: {self.__name__} cannot be compiled and runs eagerly "
+                    f"from now on: {e}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self._eager = True
+                return self.fn(*args, **kwargs)
+        raise RuntimeError("tapegrad.compile: the state the function writes keeps changing")
+
+    def _over_limit(self, args: tuple, kwargs: dict):
+        if not self._warned_limit:
+            self._warned_limit = True
+            warnings.warn(
+                f"tapegrad.compile: {self.__name__} hit CACHE_SIZE_LIMIT "
+                f"({CACHE_SIZE_LIMIT}) programs; new guards run eagerly. Recompiles are caused "
+                "by new shapes, dtypes, requires_grad, Python scalar arguments, grad mode or "
+                "train()/eval().",
+                UserWarning,
+                stacklevel=3,
+            )
+        return self.fn(*args, **kwargs)
+
+    def _run(self, program: _Program, state: _State, args: tuple, kwargs: dict):
+        donated = [st.array for st in state.donated]
+        kept = [st.array for st in state.kept]
+        self._pending = (program, state, args, kwargs)
+        traces = self.trace_count
+        try:
+            outs = program.jitted(donated, kept, state.hypers(), _random.default_generator.key)
+        except BaseException:
+            snapshot = getattr(program, "snapshot", None)
+            if snapshot is not None:
+                snapshot.restore()
+            raise
+        finally:
+            self._pending = None
+            program.snapshot = None
+        traced = self.trace_count != traces
+        if traced:  # the arguments' storages the program did not write still hold tracers
+            for st, a in zip(state.kept, kept, strict=True):
+                if st.array is not a and isinstance(st.array, jax.core.Tracer):
+                    st.array = a
+                    st.generation += 1
+        self._write_back(program, state, outs)
+        return self._results(program, outs[-1])
+
+    # The traced body: runs once per program, inside jax.jit.
+    def _traced(self, donated: list, kept: list, hypers: list, key):
+        program, state, args, kwargs = self._pending
+        self.trace_count += 1
+        snapshot = program.snapshot = _Snapshot(state)
+        storages = (*state.donated, *state.kept)
+        for st, a in zip(storages, (*donated, *kept), strict=True):
+            st.array = a
+            st.generation += 1
+        _random.default_generator.key = key
+        kernel_opts = [o for o in state.optimizers if isinstance(o, KernelOptimizer)]
+        lifted = iter(hypers)
+        for opt in kernel_opts:
+            values = {id(g): tuple(_wrap(h) for h in next(lifted)) for g in opt.param_groups}
+            opt._hypers = lambda group, _v=values: _v[id(group)]
+        lifted_ids = {id(st) for st in storages}
+        original_write = Storage.write
+
+        def recording_write(st: Storage, array) -> None:
+            if id(st) not in lifted_ids and id(st) not in snapshot.written:
+                snapshot.written[id(st)] = (st, st.array)
+            original_write(st, array)
+
+        Storage.write = recording_write
+        _tracing.compile_depth += 1
+        try:
+            result = self.fn(*args, **kwargs)
+        finally:
+            _tracing.compile_depth -= 1
+            Storage.write = original_write
+            for opt in kernel_opts:
+                del opt._hypers
+        if snapshot.written:
+            snapshot.restore()
+            self._extra_storages.extend(st for st, _ in snapshot.written.values())
+            raise _Retrace
+        self._check_python_state(snapshot, state)
+        # Outputs: every donated storage (donated buffers must be replaced), the arguments'
+        # storages the trace wrote, new .grad tensors, new optimizer state, the key, results.
+        out_donated = [st.array for st in state.donated]
+        program.written_kept = [i for i, st in enumerate(state.kept) if st.array is not kept[i]]
+        out_kept = [state.kept[i].array for i in program.written_kept]
+        layout, out_grads = [], []
+        for t, before in zip(state.owners, state.grads, strict=True):
+            g = t._grad
+            if g is None:
+                layout.append(None)
+            elif g is before:
+                layout.append("same")
+            else:
+                layout.append("new")
+                out_grads.append(g._data)
+        program.grad_layout = layout
+        new_state, out_state = [], []
+        for opt, saved in snapshot.opt_state:
+            for p, s in opt.state.items():
+                old = saved.get(p, {})
+                for k, v in s.items():
+                    if k not in old and isinstance(v, Tensor):
+                        new_state.append((state.optimizers.index(opt), p, k))
+                        out_state.append(v._data)
+        program.new_state = [(i, self._param_position(state, p), k) for i, p, k in new_state]
+        leaves, program.result_tree = jax.tree_util.tree_flatten(
+            result, is_leaf=lambda x: isinstance(x, Tensor)
+        )
+        program.result_is_tensor = [isinstance(v, Tensor) for v in leaves]
+        program.result_static = [None if isinstance(v, Tensor) else v for v in leaves]
+        out_results = [v._data for v in leaves if isinstance(v, Tensor)]
+        return (
+            out_donated,
+            out_kept,
+            out_grads,
+            out_state,
+            _random.default_generator.key,
+            out_results,
+        )
+
+    @staticmethod
+    def _param_position(state: _State, p: Tensor) -> tuple:
+        for oi, opt in enumerate(state.optimizers):
+            for gi, group in enumerate(opt.param_groups):
+                for pi, q in enumerate(group["params"]):
+                    if q is p:
+                        return (oi, gi, pi)
+        raise RuntimeError("tapegrad.compile: optimizer state for a parameter it does not hold")
+
+    @staticmethod
+    def _check_python_state(snapshot: _Snapshot, state: _State) -> None:
+        for sched, epoch in snapshot.epochs:
+            if sched.last_epoch != epoch:
+                snapshot.restore()
+                raise UntraceableError(
+                    "tapegrad.compile: a learning-rate scheduler stepped inside the compiled "
+                    "function; its Python state would not advance on later calls. Call "
+                    "scheduler.step() outside the compiled function (the learning rate is an "
+                    "input of the program, so changing it does not recompile)."
+                )
+        for opt, lrs in snapshot.lrs:
+            if [g.get("lr") for g in opt.param_groups] != lrs:
+                snapshot.restore()
+                raise UntraceableError(
+                    "tapegrad.compile: the compiled function changed an optimizer's learning "
+                    "rate; set it outside the compiled function (it is an input of the program)."
+                )
+
+    def _write_back(self, program: _Program, state: _State, outs: tuple) -> None:
+        out_donated, out_kept, out_grads, out_state, key, _ = outs
+        for st, a in zip(state.donated, out_donated, strict=True):
+            st.array = a
+            st.generation += 1
+        for i, a in zip(program.written_kept, out_kept, strict=True):
+            st = state.kept[i]
+            st.array = a
+            st.generation += 1
+        new_grads = iter(out_grads)
+        for t, kind in zip(state.owners, program.grad_layout, strict=True):
+            if kind is None:
+                t._grad = None
+            elif kind == "new":
+                t._grad = _wrap(next(new_grads))
+        for (_, (oi, gi, pi), k), a in zip(program.new_state, out_state, strict=True):
+            opt = state.optimizers[oi]
+            p = opt.param_groups[gi]["params"][pi]
+            opt.state[p][k] = _wrap(a)
+        _random.default_generator.key = key
+
+    @staticmethod
+    def _results(program: _Program, arrays: list):
+        values = iter(arrays)
+        leaves = [
+            _wrap(next(values)) if is_tensor else static
+            for is_tensor, static in zip(
+                program.result_is_tensor, program.result_static, strict=True
+            )
+        ]
+        return jax.tree_util.tree_unflatten(program.result_tree, leaves)
+
+
+# ----- compiled modules ------------------------------------------------------------------------
+class CompiledModule(Module):
+    """``tapegrad.compile(module)``: the module whose forward runs as one XLA program and is
+    one node (``CompiledFunctionBackward``) on the eager tape, so it also trains eagerly."""
+
+    def __init__(self, mod: Module) -> None:
+        super().__init__()
+        self._orig_mod = mod
+        self._ops: dict = {}
+        self._trees: dict = {}
+        self.trace_count = 0
+
+    def forward(self, *args):
+        if _tracing.compile_depth:
+            return self._orig_mod(*args)  # inside a compiled function: traced inline
+        for a in args:
+            if not isinstance(a, Tensor):
+                raise TypeError(
+                    "tapegrad.compile(module): the forward's arguments must be tensors, got "
+                    f"{type(a).__name__}"
+                )
+        params = [p for _, p in self._orig_mod.named_parameters()]
+        buffers = [b for _, b in self._orig_mod.named_buffers()]
+        key = (
+            tuple(m.training for m in self._orig_mod.modules()),
+            tuple(p._requires_grad for p in params),
+            len(buffers),
+            tuple((tuple(a.shape), a.dtype) for a in args),
+        )
+        op = self._ops.get(key)
+        if op is None:
+            op = self._ops[key] = self._make_op(params, buffers, args, len(self._ops))
+        rng = _wrap(_random.default_generator.key.astype(jnp.int64))
+        outs = _dispatch(op, (*params, *buffers, *args, rng))
+        n_res = op.n_out - len(buffers) - 1
+        with no_grad():
+            for b, new in zip(buffers, outs[n_res:-1], strict=True):
+                if new._data is not b._storage.array:
+                    _write(b, new._data, bump=False)
+        _random.default_generator.key = outs[-1]._data.astype(jnp.uint32)
+        results = outs[:n_res]
+        return jax.tree_util.tree_unflatten(self._trees[op.name], list(results))
+
+    def _make_op(self, params: list, buffers: list, args: tuple, serial: int):
+        from tapegrad._ops._registry import defop
+
+        mod = self._orig_mod
+        n_p, n_b = len(params), len(buffers)
+        holder: dict = {}
+
+        def pure(*arrays):
+            self.trace_count += 1
+            tensors = [*params, *buffers]
+            saved = [(t._storage, t._storage.array) for t in tensors]
+            saved_key = _random.default_generator.key
+            inputs = [_wrap(a) for a in arrays[n_p + n_b : -1]]
+            for t, a in zip(tensors, arrays[: n_p + n_b], strict=True):
+                t._storage.array = a
+                t._storage.generation += 1
+            _random.default_generator.key = arrays[-1].astype(jnp.uint32)
+            _tracing.compile_depth += 1
+            try:
+                with no_grad():
+                    out = mod(*inputs)
+                leaves, holder["tree"] = jax.tree_util.tree_flatten(
+                    out, is_leaf=lambda x: isinstance(x, Tensor)
+                )
+                new_buffers = [b._storage.array for b in buffers]
+                new_key = _random.default_generator.key.astype(jnp.int64)
+            finally:
+                _tracing.compile_depth -= 1
+                for st, a in saved:
+                    st.array = a
+                    st.generation += 1
+                _random.default_generator.key = saved_key
+            return (*[t._data for t in leaves], *new_buffers, new_key)
+
+        arrays = [t._data for t in (*params, *buffers, *args)]
+        arrays.append(_random.default_generator.key.astype(jnp.int64))
+        shapes = jax.eval_shape(pure, *arrays)
+        self.trace_count -= 1  # that was a shape probe, not a compile
+        n_res = len(shapes) - n_b - 1
+        diff = tuple(i for i in range(n_res) if jnp.issubdtype(shapes[i].dtype, jnp.floating))
+        op = defop(
+            f"compiled_module_{id(self)}_{serial}",
+            node="CompiledFunctionBackward",
+            dtypes="keep",
+            n_out=len(shapes),
+            diff_out=diff,
+            cast=(),
+        )(pure)
+        self._trees[op.name] = holder["tree"]
+        return op
+
+
+def _dispatch(op, operands: tuple):
+    from tapegrad._ops._registry import dispatch
+
+    out = dispatch(op, operands)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _write(t: Tensor, array, bump: bool) -> None:
+    from tapegrad._ops.inplace import write
+
+    write(t, array, bump=bump)
