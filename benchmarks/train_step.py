@@ -1,169 +1,196 @@
-"""Training-step time of the classic tutorial MLP (batch 64, 1000 -> 100 -> 10, ReLU, MSE summed
-over the batch): tapegrad eager vs PyTorch eager vs pure ``jax.jit``, with manual SGD under
-``no_grad`` and with Adam, measured in one process on the same data and initial weights.
+"""Training-step time of three MLPs: tapegrad eager vs tapegrad compiled vs PyTorch eager vs pure
+``jax.jit``, in one process on the same data and initial weights, plus the memory of eager training.
 
-Run: ``python benchmarks/train_step.py [--n N]``. Prints microseconds per step and the ratios;
-absolute times drift on shared machines, the ratios are the figures to compare.
+Models: the classic tutorial MLP (batch 64, 1000 -> 100 -> 10, ReLU, MSE summed) with manual SGD
+under ``no_grad`` and with Adam; a compute-bound MLP (batch 512, 784 -> 1024 -> 1024 -> 10,
+CrossEntropy, Adam); an overhead-bound MLP (batch 1, 20 small Linear layers, MSE, SGD).
+
+Run: ``python benchmarks/train_step.py [--quick] [--models tutorial compute overhead]``. Prints
+microseconds per step and the ratios against their targets; absolute times drift on shared
+machines, the ratios are the figures to compare. Before timing, each model runs a few steps in
+every framework and prints how far their losses are apart, so the table compares one computation.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+# PyTorch's OpenMP threads spin between ops. In one process with XLA's thread pool on a few
+# shared cores they starve each other: a 0.8 ms tutorial step measured 20-80 ms. Passive waiting
+# puts torch back at its own speed; set OMP_WAIT_POLICY yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import tapegrad
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _memory import memory_check
 from _timing import best_time
+from _train_models import MODELS, ModelSpec, jax_step, make_data, torch_like_step
 
 try:
     import torch
 except ImportError:  # torch is only the comparison, not a dependency
     torch = None
 
-SGD_LR = 1e-4
-ADAM_LR = 1e-3
+CHECK_STEPS = 3  # steps whose losses every competitor must agree on
+LOSS_RTOL = 1e-3  # above this the competitors are not computing the same thing
+COMPETITORS = ("tapegrad eager", "tapegrad compiled", "torch eager", "jax.jit")
+# (label, numerator, denominator, target, models the target applies to)
+RATIOS = (
+    ("compiled/jax.jit", "tapegrad compiled", "jax.jit", 1.10, ("tutorial", "compute", "overhead")),
+    ("eager/torch", "tapegrad eager", "torch eager", 1.0, ("tutorial",)),
+    ("compiled/torch", "tapegrad compiled", "torch eager", 0.2, ("overhead",)),
+)
 
 
-def tutorial_data(seed: int = 0):
-    """Inputs, targets and initial weights (PyTorch's Linear layout: weight is out x in)."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((64, 1000)).astype(np.float32)
-    y = rng.standard_normal((64, 10)).astype(np.float32)
-    bound1, bound2 = 1 / np.sqrt(1000), 1 / np.sqrt(100)
-    weights = [
-        rng.uniform(-bound1, bound1, (100, 1000)).astype(np.float32),
-        rng.uniform(-bound1, bound1, (100,)).astype(np.float32),
-        rng.uniform(-bound2, bound2, (10, 100)).astype(np.float32),
-        rng.uniform(-bound2, bound2, (10,)).astype(np.float32),
-    ]
-    return x, y, weights
+def _compiler() -> Callable | None:
+    """``tapegrad.compile``, or None until it exists."""
+    found = getattr(tapegrad, "compile", None)
+    if found is not None and not callable(found):  # the submodule, not re-exported
+        found = getattr(found, "compile", None)
+    return found
 
 
-# ----- the same model and step in each framework ---------------------------------------------
-def _torch_like_steps(m, x_np, y_np, weights):
-    """Eager steps for ``m`` = torch or tapegrad: the tutorial's two loops."""
-    model = m.nn.Sequential(m.nn.Linear(1000, 100), m.nn.ReLU(), m.nn.Linear(100, 10))
-    with m.no_grad():
-        for p, w in zip(model.parameters(), weights, strict=True):
-            p.copy_(m.tensor(w))
-    x, y = m.tensor(x_np), m.tensor(y_np)
-    loss_fn = m.nn.MSELoss(reduction="sum")
-    params = list(model.parameters())
-
-    def sgd_step():
-        loss = loss_fn(model(x), y)
-        model.zero_grad()
-        loss.backward()
-        with m.no_grad():
-            for p in params:
-                p -= SGD_LR * p.grad
-        return loss
-
-    adam_model = m.nn.Sequential(m.nn.Linear(1000, 100), m.nn.ReLU(), m.nn.Linear(100, 10))
-    adam_model.load_state_dict(model.state_dict())
-    opt = m.optim.Adam(adam_model.parameters(), lr=ADAM_LR)
-
-    def adam_step():
-        loss = loss_fn(adam_model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    return {"manual SGD": sgd_step, "Adam": adam_step}
+def _short(error: Exception) -> str:
+    text = f"{type(error).__name__}: {error}".splitlines()[0]
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
-def _jax_steps(x_np, y_np, weights):
-    """``jax.jit`` of ``value_and_grad`` plus the same update, the hand-written baseline."""
-    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
+def _competitors(spec: ModelSpec, rule: str, lr: float, notes: list[str]) -> dict[str, Callable]:
+    """Each competitor as a no-argument step that returns its loss as a Python float (the
+    conversion waits for the result, so asynchronous dispatch is never timed as done)."""
+    x, y, weights = make_data(spec)
+    tx, ty = tapegrad.tensor(x), tapegrad.tensor(y)
+    eager = torch_like_step(tapegrad, spec, rule, lr, weights)
+    runs = {"tapegrad eager": lambda: eager(tx, ty).item()}
 
-    def loss_fn(params, x, y):
-        w1, b1, w2, b2 = params
-        h = jax.nn.relu(x @ w1.T + b1)
-        return jnp.sum((h @ w2.T + b2 - y) ** 2)
+    compile_fn = _compiler()
+    if compile_fn is None:
+        notes.append("tapegrad compiled: n/a, tapegrad.compile does not exist yet")
+    else:
+        try:
+            compiled = compile_fn(torch_like_step(tapegrad, spec, rule, lr, weights))
+            runs["tapegrad compiled"] = lambda: compiled(tx, ty).item()
+        except Exception as error:
+            notes.append(f"tapegrad compiled: n/a, {_short(error)}")
 
-    @jax.jit
-    def sgd(params, x, y):
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        return loss, [p - SGD_LR * g for p, g in zip(params, grads, strict=True)]
-
-    @jax.jit
-    def adam(params, m1, m2, t, x, y):
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        t = t + 1
-        b1, b2, eps = 0.9, 0.999, 1e-8
-        m1 = [b1 * m + (1 - b1) * g for m, g in zip(m1, grads, strict=True)]
-        m2 = [b2 * v + (1 - b2) * g * g for v, g in zip(m2, grads, strict=True)]
-        c1, c2 = 1 - b1**t, 1 - b2**t
-        params = [
-            p - ADAM_LR * (m / c1) / (jnp.sqrt(v / c2) + eps)
-            for p, m, v in zip(params, m1, m2, strict=True)
-        ]
-        return loss, params, m1, m2, t
-
-    state = {"sgd": [jnp.asarray(w) for w in weights]}
-    zeros = [jnp.zeros_like(p) for p in state["sgd"]]
-    state["adam"] = ([jnp.asarray(w) for w in weights], zeros, list(zeros), jnp.float32(0))
-
-    def sgd_step():
-        loss, state["sgd"] = sgd(state["sgd"], x, y)
-        return loss
-
-    def adam_step():
-        params, m1, m2, t = state["adam"]
-        loss, *rest = adam(params, m1, m2, t, x, y)
-        state["adam"] = tuple(rest)
-        return loss
-
-    return {"manual SGD": sgd_step, "Adam": adam_step}
-
-
-def _synced(step, to_float):
-    """A step that waits for its result, so asynchronous dispatch is not timed as done."""
-
-    def run():
-        to_float(step())
-
-    return run
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=200, help="steps per timing sample")
-    args = parser.parse_args()
-
-    x, y, weights = tutorial_data()
-    competitors = {"tapegrad eager": _torch_like_steps(tapegrad, x, y, weights)}
     if torch is not None:
-        competitors["torch eager"] = _torch_like_steps(torch, x, y, weights)
-    competitors["jax.jit"] = _jax_steps(x, y, weights)
-    to_float = {"tapegrad eager": lambda t: t.item(), "torch eager": lambda t: t.item()}
+        torch_eager = torch_like_step(torch, spec, rule, lr, weights)
+        px, py = torch.tensor(x), torch.tensor(y)
+        runs["torch eager"] = lambda: torch_eager(px, py).item()
 
-    print(
+    pure = jax_step(spec, rule, lr, weights)
+    jx, jy = jax.numpy.asarray(x), jax.numpy.asarray(y)
+    runs["jax.jit"] = lambda: float(pure(jx, jy))
+    return runs
+
+
+def _check_losses(runs: dict[str, Callable], notes: list[str]) -> float:
+    """Run ``CHECK_STEPS`` steps of every competitor (compiling them) and return the largest
+    relative difference of their losses from torch's (jax.jit's without torch)."""
+    losses = {}
+    for name, run in list(runs.items()):
+        try:
+            losses[name] = np.array([run() for _ in range(CHECK_STEPS)])
+        except Exception as error:
+            notes.append(f"{name}: n/a, {_short(error)}")
+            del runs[name]
+    ref = losses["torch eager" if "torch eager" in losses else "jax.jit"]
+    worst = 0.0
+    for name, values in losses.items():
+        diff = float(np.max(np.abs(values - ref) / np.abs(ref)))
+        if not diff <= LOSS_RTOL:
+            notes.append(f"WARNING {name}: losses {values} differ from {ref} (rel {diff:.1e})")
+        worst = max(worst, diff)
+    return worst
+
+
+def _time(runs: dict[str, Callable], spec: ModelSpec, quick: bool, n: int | None, notes):
+    n = n or (max(1, spec.n // 20) if quick else spec.n)
+    repeats = 2 if quick else spec.repeats
+    times = {}
+    for name, run in runs.items():
+        try:
+            times[name] = best_time(run, n, repeats=repeats, warmup=min(n, 20))
+        except Exception as error:
+            notes.append(f"{name}: n/a, {_short(error)}")
+    return times, n, repeats
+
+
+def _ratio_cell(times: dict[str, float], spec: ModelSpec, ratio) -> str:
+    _, num, den, target, applies_to = ratio
+    if num not in times or den not in times:
+        return "n/a"
+    value = times[num] / times[den]
+    if spec.key not in applies_to:
+        return f"{value:.2f}"
+    return f"{value:.2f} {'met' if value <= target else 'missed'}"
+
+
+def _header() -> str:
+    threads = f" ({torch.get_num_threads()} threads" if torch else ""
+    threads += f", OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})" if torch else ""
+    return (
         f"tapegrad {tapegrad.__version__}, jax {jax.__version__}, "
-        f"torch {torch.__version__ if torch else 'not installed'}"
-        f"{f' ({torch.get_num_threads()} threads)' if torch else ''}, device {jax.devices()[0]}"
+        f"torch {torch.__version__ if torch else 'not installed'}{threads}, "
+        f"device {jax.devices()[0]}"
     )
-    print("tutorial MLP: batch 64, 1000 -> 100 -> 10, ReLU, MSE summed")
-    header = f"{'step':<12}" + "".join(f"{name + ' us':>18}" for name in competitors)
-    header += f"{'eager/torch':>13}{'eager/jit':>11}"
-    print(header)
-    for step_name in ("manual SGD", "Adam"):
-        times = {}
-        for name, steps in competitors.items():
-            sync = to_float.get(name, lambda a: float(a))
-            times[name] = best_time(_synced(steps[step_name], sync), args.n, warmup=20)
-        row = f"{step_name:<12}" + "".join(f"{t:18.1f}" for t in times.values())
-        eager = times["tapegrad eager"]
-        vs_torch = eager / times["torch eager"] if "torch eager" in times else float("nan")
-        row += f"{vs_torch:13.2f}{eager / times['jax.jit']:11.2f}"
-        print(row)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few steps: a smoke run")
+    parser.add_argument(
+        "--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="models to run"
+    )
+    parser.add_argument("--n", type=int, help="steps per timing sample (default: per model)")
+    parser.add_argument(
+        "--memory-steps", type=int, help="eager steps of the memory check (default 1000)"
+    )
+    args = parser.parse_args(argv)
+
+    print(_header())
+    memory_flat = memory_check(args.memory_steps or (100 if args.quick else 1000))
+
+    rows = []
+    for key in args.models:
+        spec = MODELS[key]
+        print(f"\n{spec.title}")
+        for rule, lr in spec.steps:
+            row_notes: list[str] = []
+            runs = _competitors(spec, rule, lr, row_notes)
+            diff = _check_losses(runs, row_notes)
+            times, n, repeats = _time(runs, spec, args.quick, args.n, row_notes)
+            print(f"  {rule}: losses agree to {diff:.1e} (relative, {CHECK_STEPS} steps); ", end="")
+            print(f"timed best of {repeats} x {n} steps")
+            for note in row_notes:
+                print(f"    {note}")
+            rows.append((spec, rule, times, diff))
+
+    print("\nper-step time, us")
+    label = f"{'model':<10}{'step':<12}"
+    print(label + "".join(f"{name:>19}" for name in COMPETITORS) + f"{'loss diff':>11}")
+    for spec, rule, times, diff in rows:
+        cells = "".join(f"{times[c]:19.1f}" if c in times else f"{'n/a':>19}" for c in COMPETITORS)
+        print(f"{spec.key:<10}{rule:<12}{cells}{diff:11.1e}")
+
+    print("\nratios (target)")
+    print(label + "".join(f"{f'{r[0]} (<= {r[3]:g})':>26}" for r in RATIOS))
+    for spec, rule, times, _ in rows:
+        cells = "".join(f"{_ratio_cell(times, spec, r):>26}" for r in RATIOS)
+        print(f"{spec.key:<10}{rule:<12}{cells}")
+    print(
+        "targets apply to: compiled/jax.jit every model, eager/torch the tutorial MLP, "
+        "compiled/torch the overhead-bound MLP"
+    )
+    print(f"memory: graph of a finished step freed: {'PASS' if memory_flat else 'FAIL'}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""Smoke test of the training-step benchmark: its main path runs in ``--quick`` mode on the
+smallest model and prints its tables (no timing is asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def train_step(monkeypatch):
+    """benchmarks/train_step.py as a module; the environment variable it sets is undone after."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    path = BENCHMARKS / "train_step.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_train_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_step_quick_prints_the_tables(train_step, capsys):
+    train_step.main(["--quick", "--models", "overhead", "--n", "2", "--memory-steps", "20"])
+    out = capsys.readouterr().out
+    assert "per-step time, us" in out
+    assert "ratios (target)" in out
+    assert "losses agree to" in out
+    for name in train_step.COMPETITORS:
+        assert name in out
+    assert any(line.startswith("overhead  SGD") for line in out.splitlines())
+    assert "graph of a finished step freed: PASS" in out
+
+
+def test_train_step_rejects_an_unknown_model(train_step, capsys):
+    with pytest.raises(SystemExit):
+        train_step.main(["--models", "resnet"])
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err
