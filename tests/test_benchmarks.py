@@ -38,3 +38,26 @@ def test_train_step_rejects_an_unknown_model(train_step, capsys):
     with pytest.raises(SystemExit):
         train_step.main(["--models", "resnet"])
     assert "invalid choice: 'resnet'" in capsys.readouterr().err
+
+
+def test_train_step_times_a_compiled_step(train_step, capsys, monkeypatch):
+    import tapegrad
+
+    # A stand-in for tapegrad.compile that runs the step eagerly: the column gets times.
+    monkeypatch.setattr(tapegrad, "compile", lambda step_fn: step_fn, raising=False)
+    train_step.main(["--quick", "--models", "overhead", "--n", "2", "--memory-steps", "20"])
+    row = next(line for line in capsys.readouterr().out.splitlines() if "overhead  SGD" in line)
+    assert "n/a" not in row
+
+
+def test_train_step_prints_na_when_compile_raises(train_step, capsys, monkeypatch):
+    import tapegrad
+
+    def failing_compile(step_fn):
+        raise NotImplementedError("not yet")
+
+    monkeypatch.setattr(tapegrad, "compile", failing_compile, raising=False)
+    train_step.main(["--quick", "--models", "overhead", "--n", "2", "--memory-steps", "20"])
+    out = capsys.readouterr().out
+    assert "tapegrad compiled: n/a, NotImplementedError: not yet" in out
+    assert "per-step time, us" in out
