@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -156,7 +157,8 @@ def _loss(kind: str):
 
 def jax_step(spec: ModelSpec, rule: str, lr: float, weights) -> Callable:
     """``step(x, y)`` over params held as a pytree: one ``jax.jit`` of ``value_and_grad`` and the
-    same update written by hand (Adam with PyTorch's bias corrections)."""
+    same update written by hand (Adam with PyTorch's bias corrections). The old params and state
+    are donated, as ``tapegrad.compile`` donates what it replaces."""
     loss_fn = _loss(spec.loss)
     params = [
         (jnp.asarray(w), jnp.asarray(b)) for w, b in zip(weights[::2], weights[1::2], strict=True)
@@ -164,7 +166,7 @@ def jax_step(spec: ModelSpec, rule: str, lr: float, weights) -> Callable:
 
     if rule in ("manual SGD", "SGD"):
 
-        @jax.jit
+        @partial(jax.jit, donate_argnums=0)
         def update(params, x, y):
             loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
             return loss, jax.tree.map(lambda p, g: p - lr * g, params, grads)
@@ -180,7 +182,7 @@ def jax_step(spec: ModelSpec, rule: str, lr: float, weights) -> Callable:
     b1, b2 = ADAM["betas"]
     eps = ADAM["eps"]
 
-    @jax.jit
+    @partial(jax.jit, donate_argnums=(0, 1, 2, 3))
     def adam(params, m1, m2, t, x, y):
         loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
         t = t + 1
@@ -192,8 +194,8 @@ def jax_step(spec: ModelSpec, rule: str, lr: float, weights) -> Callable:
         )
         return loss, params, m1, m2, t
 
-    zeros = jax.tree.map(jnp.zeros_like, params)
-    state = {"adam": (params, zeros, zeros, jnp.float32(0))}
+    zeros = jax.tree.map(jnp.zeros_like, params)  # two trees: donated buffers must be distinct
+    state = {"adam": (params, zeros, jax.tree.map(jnp.zeros_like, params), jnp.float32(0))}
 
     def step(x, y):
         loss, *rest = adam(*state["adam"], x, y)
