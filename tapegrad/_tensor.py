@@ -424,9 +424,9 @@ class Tensor:
     def __repr__(self, *, tensor_contents=None) -> str:
         from tapegrad._tensor_str import tensor_repr
 
+        values = host_value(self._data, "print", "Printing a tensor")
         dev = self.device
         gf = self._grad_fn
-        values = host_value(self._data, "print", "Printing a tensor")
         return tensor_repr(
             values,
             self.dtype,

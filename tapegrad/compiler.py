@@ -248,18 +248,6 @@ class _State:
             tuple(index[id(st)] for st in self.kept),
         )
 
-    def incomplete(self) -> bool:
-        """True before the first step has created ``.grad`` tensors or optimizer state."""
-        if any(g is None for g in self.grads):
-            return True
-        for opt in self.optimizers:
-            if _keeps_state(opt):
-                for group in opt.param_groups:
-                    for p in group["params"]:
-                        if p._requires_grad and p not in opt.state:
-                            return True
-        return False
-
     def hypers(self) -> list:
         values = []
         for opt in self.optimizers:
@@ -267,13 +255,6 @@ class _State:
                 for group in opt.param_groups:
                     values.append(tuple(_hyper_value(h) for h in opt._hypers(group)))
         return values
-
-
-def _keeps_state(opt: Optimizer) -> bool:
-    # SGD without momentum keeps no per-parameter state: it never creates any.
-    from tapegrad.optim.sgd import SGD
-
-    return not (isinstance(opt, SGD) and all(g["momentum"] == 0 for g in opt.param_groups))
 
 
 def _hyper_value(h):
@@ -364,6 +345,8 @@ class _Program:
         self.result_static: list = []
         self.result_is_tensor: list = []
         self.snapshot: _Snapshot | None = None
+        self.traced = False
+        self.creates_state = False  # the trace made .grad tensors or optimizer state appear
 
 
 # ----- compiled functions ----------------------------------------------------------------------
@@ -402,20 +385,17 @@ class CompiledFunction:
             else:  # a callable object: what it holds, and its __call__
                 self._reach.walk(vars(fn) if hasattr(fn, "__dict__") else ())
                 self._reach.walk(type(fn).__dict__.get("__call__"))
-        first = self.calls == 0
         self.calls += 1
         state = _State(self, args, kwargs)
-        if first and state.incomplete():
-            # PyTorch creates .grad tensors and optimizer state lazily on the first step: that
-            # step runs eagerly, so every later step sees the structure it will keep.
-            return self.fn(*args, **kwargs)
         for _ in range(4):
             program = self._programs.get(state.key)
             if program is None:
                 if len(self._programs) >= CACHE_SIZE_LIMIT:
                     return self._over_limit(args, kwargs)
                 program = self._programs[state.key] = _Program()
-                program.jitted = jax.jit(self._traced, donate_argnums=(0,))
+                # A closure per program: jax.jit caches traces per function object, and each
+                # program is a different trace of the same Python function.
+                program.jitted = jax.jit(lambda *a, _t=self._traced: _t(*a), donate_argnums=(0,))
             try:
                 return self._run(program, state, args, kwargs)
             except _Retrace:
@@ -451,24 +431,33 @@ class CompiledFunction:
     def _run(self, program: _Program, state: _State, args: tuple, kwargs: dict):
         donated = [st.array for st in state.donated]
         kept = [st.array for st in state.kept]
-        self._pending = (program, state, args, kwargs)
-        traces = self.trace_count
-        try:
-            outs = program.jitted(donated, kept, state.hypers(), _random.default_generator.key)
-        except BaseException:
-            snapshot = getattr(program, "snapshot", None)
-            if snapshot is not None:
+        inputs = (donated, kept, state.hypers(), _random.default_generator.key)
+        if not program.traced:
+            self._pending = (program, state, args, kwargs)
+            try:
+                program.jitted.trace(*inputs)  # runs the function on tracers, once
+            except BaseException:
+                if program.snapshot is not None:
+                    program.snapshot.restore()
+                raise
+            finally:
+                self._pending = None
+            program.traced = True
+            snapshot, program.snapshot = program.snapshot, None
+            if program.creates_state and self.calls == 1:
+                # PyTorch creates .grad tensors and optimizer state lazily, on the first step:
+                # this call runs eagerly instead, so the program compiled on the next call
+                # sees the structure every later step keeps, and compiles once.
                 snapshot.restore()
-            raise
-        finally:
-            self._pending = None
-            program.snapshot = None
-        traced = self.trace_count != traces
-        if traced:  # the arguments' storages the program did not write still hold tracers
+                del self._programs[state.key]
+                self.trace_count -= 1
+                return self.fn(*args, **kwargs)
+            # The arguments' storages the program did not write still hold tracers.
             for st, a in zip(state.kept, kept, strict=True):
-                if st.array is not a and isinstance(st.array, jax.core.Tracer):
+                if isinstance(st.array, jax.core.Tracer):
                     st.array = a
                     st.generation += 1
+        outs = program.jitted(*inputs)
         self._write_back(program, state, outs)
         return self._results(program, outs[-1])
 
@@ -491,8 +480,10 @@ class CompiledFunction:
         original_write = Storage.write
 
         def recording_write(st: Storage, array) -> None:
-            if id(st) not in lifted_ids and id(st) not in snapshot.written:
-                snapshot.written[id(st)] = (st, st.array)
+            # A storage outside the lifted state still holds a concrete array (one made during
+            # the trace holds a tracer): writing it must make it state.
+            if id(st) not in lifted_ids and not isinstance(st.array, jax.core.Tracer):
+                snapshot.written.setdefault(id(st), (st, st.array))
             original_write(st, array)
 
         Storage.write = recording_write
@@ -525,6 +516,10 @@ class CompiledFunction:
                 layout.append("new")
                 out_grads.append(g._data)
         program.grad_layout = layout
+        program.creates_state = any(
+            kind == "new" and before is None
+            for kind, before in zip(layout, state.grads, strict=True)
+        )
         new_state, out_state = [], []
         for opt, saved in snapshot.opt_state:
             for p, s in opt.state.items():
@@ -534,6 +529,7 @@ class CompiledFunction:
                         new_state.append((state.optimizers.index(opt), p, k))
                         out_state.append(v._data)
         program.new_state = [(i, self._param_position(state, p), k) for i, p, k in new_state]
+        program.creates_state = program.creates_state or bool(new_state)
         leaves, program.result_tree = jax.tree_util.tree_flatten(
             result, is_leaf=lambda x: isinstance(x, Tensor)
         )

@@ -1,0 +1,337 @@
+"""``tapegrad.compile``: a compiled training step leaves exactly what the eager step leaves,
+compiles once, retraces only when a guard changes, and refuses what cannot be traced."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import tapegrad
+from tapegrad import nn
+from tapegrad.compiler import CACHE_SIZE_LIMIT, UntraceableError
+
+F32 = {"rtol": 2e-5, "atol": 2e-6}
+
+
+def _model(seed: int, dropout: float = 0.0, batchnorm: bool = False) -> nn.Module:
+    tapegrad.manual_seed(seed)
+    layers = [nn.Linear(12, 16)]
+    if batchnorm:
+        layers.append(nn.BatchNorm1d(16))
+    layers += [nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 3)]
+    return nn.Sequential(*layers)
+
+
+def _data(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = tapegrad.tensor(rng.standard_normal((8, 12)).astype(np.float32))
+    y = tapegrad.tensor(rng.standard_normal((8, 3)).astype(np.float32))
+    return x, y
+
+
+def _make_step(model, opt):
+    loss_fn = nn.MSELoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def _assert_same_state(a: nn.Module, b: nn.Module, opt_a, opt_b) -> None:
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), err_msg=name, **F32)
+        np.testing.assert_allclose(pa.grad.numpy(), pb.grad.numpy(), err_msg=name, **F32)
+    for (name, ba), bb in zip(a.named_buffers(), b.buffers(), strict=True):
+        np.testing.assert_allclose(ba.numpy(), bb.numpy(), err_msg=name, **F32)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        sa, sb = opt_a.state.get(pa, {}), opt_b.state.get(pb, {})
+        assert list(sa) == list(sb)
+        for k in sa:
+            np.testing.assert_allclose(sa[k].numpy(), sb[k].numpy(), err_msg=k, **F32)
+
+
+OPTIMIZERS = {
+    "SGD-momentum": lambda params: tapegrad.optim.SGD(params, lr=0.05, momentum=0.9),
+    "Adam": lambda params: tapegrad.optim.Adam(params, lr=1e-2),
+}
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_ten_compiled_steps_leave_what_ten_eager_steps_leave(name, dropout):
+    eager_model = _model(0, dropout, batchnorm=True)
+    compiled_model = _model(0, dropout, batchnorm=True)
+    eager_opt = OPTIMIZERS[name](eager_model.parameters())
+    compiled_opt = OPTIMIZERS[name](compiled_model.parameters())
+    eager_step = _make_step(eager_model, eager_opt)
+    compiled_step = tapegrad.compile(_make_step(compiled_model, compiled_opt))
+    x, y = _data()
+    tapegrad.manual_seed(7)  # the same random key for both runs: the same Dropout masks
+    eager_losses = [eager_step(x, y).item() for _ in range(10)]
+    eager_key = tapegrad.get_rng_state().tolist()
+    tapegrad.manual_seed(7)
+    compiled_losses = [compiled_step(x, y).item() for _ in range(10)]
+    np.testing.assert_allclose(compiled_losses, eager_losses, **F32)
+    assert tapegrad.get_rng_state().tolist() == eager_key  # the key advanced as in eager mode
+    _assert_same_state(compiled_model, eager_model, compiled_opt, eager_opt)
+    assert compiled_step.trace_count == 1
+    if dropout:
+        assert len(set(np.round(eager_losses, 5))) == 10  # masks differ from step to step
+
+
+def test_a_manual_sgd_step_under_no_grad_compiles():
+    eager_model, compiled_model = _model(1), _model(1)
+    loss_fn = nn.MSELoss(reduction="sum")
+
+    def make(model):
+        def step(x, y, lr):
+            loss = loss_fn(model(x), y)
+            model.zero_grad()
+            loss.backward()
+            with tapegrad.no_grad():
+                for p in model.parameters():
+                    p -= lr * p.grad
+            return loss
+
+        return step
+
+    eager, compiled = make(eager_model), tapegrad.compile(make(compiled_model))
+    x, y = _data(1)
+    for _ in range(5):
+        np.testing.assert_allclose(compiled(x, y, 1e-3).item(), eager(x, y, 1e-3).item(), **F32)
+    for pa, pb in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
+        np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), **F32)
+        assert pa.is_leaf
+        assert pa.requires_grad
+    assert compiled.trace_count == 1
+    compiled(x, y, 1e-4)  # a new Python scalar argument is a new guard
+    assert compiled.trace_count == 2
+
+
+def test_the_function_compiles_once_over_a_hundred_same_shaped_calls():
+    model = _model(2)
+    opt = tapegrad.optim.Adam(model.parameters(), lr=1e-3)
+    step = tapegrad.compile(_make_step(model, opt))
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        x = tapegrad.tensor(rng.standard_normal((8, 12)).astype(np.float32))
+        y = tapegrad.tensor(rng.standard_normal((8, 3)).astype(np.float32))
+        step(x, y)
+    assert step.calls == 100
+    assert step.trace_count == 1
+
+
+def test_a_scheduler_stepping_every_call_causes_no_retrace():
+    eager_model, compiled_model = _model(3), _model(3)
+    eager_opt = tapegrad.optim.SGD(eager_model.parameters(), lr=0.1, momentum=0.9)
+    compiled_opt = tapegrad.optim.SGD(compiled_model.parameters(), lr=0.1, momentum=0.9)
+    eager_sched = tapegrad.optim.lr_scheduler.CosineAnnealingLR(eager_opt, T_max=10)
+    compiled_sched = tapegrad.optim.lr_scheduler.CosineAnnealingLR(compiled_opt, T_max=10)
+    eager_step = _make_step(eager_model, eager_opt)
+    compiled_step = tapegrad.compile(_make_step(compiled_model, compiled_opt))
+    x, y = _data(3)
+    for _ in range(12):
+        np.testing.assert_allclose(compiled_step(x, y).item(), eager_step(x, y).item(), **F32)
+        eager_sched.step()
+        compiled_sched.step()
+    assert compiled_step.trace_count == 1
+    _assert_same_state(compiled_model, eager_model, compiled_opt, eager_opt)
+
+
+def test_a_changed_learning_rate_or_beta_is_an_input_not_a_constant():
+    model = _model(4)
+    opt = tapegrad.optim.Adam(model.parameters(), lr=1e-3)
+    step = tapegrad.compile(_make_step(model, opt))
+    x, y = _data(4)
+    step(x, y)
+    step(x, y)
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    opt.param_groups[0]["lr"] = 0.0  # a zero learning rate must freeze the weights
+    step(x, y)
+    after = [p.detach().numpy() for p in model.parameters()]
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    opt.param_groups[0]["betas"] = (0.5, 0.9)
+    step(x, y)
+    assert step.trace_count == 1
+
+
+def test_guards_retrace_on_a_shape_change_and_on_train_eval():
+    model = _model(5, dropout=0.5, batchnorm=True)
+    forward = tapegrad.compile(lambda x: model(x).sum())
+    x, _ = _data(5)
+    with tapegrad.no_grad():
+        forward(x)
+        forward(x)
+        assert forward.trace_count == 1
+        forward(x[:4])
+        assert forward.trace_count == 2
+        model.eval()
+        a, b = forward(x), forward(x)
+        assert forward.trace_count == 3
+        assert a.item() == b.item()  # eval: no Dropout, running statistics
+        model.train()
+        forward(x)
+        assert forward.trace_count == 3  # back to the first program
+    forward(x)
+    assert forward.trace_count == 4  # grad mode on is another guard
+
+
+def test_batchnorm_running_statistics_are_written_back():
+    compiled_model, eager_model = _model(6, batchnorm=True), _model(6, batchnorm=True)
+    x, _ = _data(6)
+    forward = tapegrad.compile(lambda x: compiled_model(x))
+    for _ in range(3):
+        forward(x)
+        eager_model(x)
+    bn_c, bn_e = compiled_model[1], eager_model[1]
+    np.testing.assert_allclose(bn_c.running_mean.numpy(), bn_e.running_mean.numpy(), **F32)
+    np.testing.assert_allclose(bn_c.running_var.numpy(), bn_e.running_var.numpy(), **F32)
+    assert bn_c.num_batches_tracked.item() == 3
+
+
+def _uses_item(model, x):
+    loss = model(x).sum()
+    if loss.item() > 0:
+        return loss
+    return -loss
+
+
+def test_code_that_cannot_be_traced_gets_a_clear_error_naming_the_line():
+    model = _model(7)
+    step = tapegrad.compile(lambda x: _uses_item(model, x))
+    x, _ = _data(7)
+    with pytest.raises(UntraceableError, match=r"Tensor\.item\(\) needs a tensor's value") as info:
+        step(x)
+    message = str(info.value)
+    assert "if loss.item() > 0:" in message
+    assert "test_compiler.py" in message
+    assert "fullgraph=False" in message
+    weights = [p.detach().numpy() for p in model.parameters()]
+    assert all(np.isfinite(w).all() for w in weights)  # the failed trace left the model usable
+    assert model(x).shape == (8, 3)
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (lambda t: t.tolist(), r"Tensor\.tolist\(\)"),
+        (lambda t: print(t), "Printing a tensor"),
+        (lambda t: bool(t.sum() > 0), "The truth value of a tensor"),
+        (lambda t: float(t.sum()), "Converting a tensor to a Python number"),
+    ],
+)
+def test_every_way_of_reading_a_value_is_refused(body, what):
+    with pytest.raises(UntraceableError, match=what):
+        tapegrad.compile(body)(tapegrad.ones(2))
+
+
+def test_fullgraph_false_falls_back_to_eager_with_a_warning():
+    model = _model(8)
+    step = tapegrad.compile(lambda x: _uses_item(model, x), fullgraph=False)
+    x, _ = _data(8)
+    with pytest.warns(UserWarning, match="cannot be compiled and runs eagerly"):
+        out = step(x)
+    expected = _uses_item(model, x)
+    assert out.item() == expected.item()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert step(x).item() == expected.item()  # eager from now on, no second warning
+
+
+def test_too_many_guards_warn_and_run_eagerly():
+    f = tapegrad.compile(lambda x, k: x * k)
+    x = tapegrad.ones(2)
+    for k in range(CACHE_SIZE_LIMIT):
+        assert f(x, k).tolist() == [k, k]
+    with pytest.warns(UserWarning, match="hit CACHE_SIZE_LIMIT"):
+        assert f(x, 100).tolist() == [100, 100]
+    assert f.trace_count == CACHE_SIZE_LIMIT
+
+
+def test_a_scheduler_stepped_inside_the_compiled_function_is_refused():
+    model = _model(9)
+    opt = tapegrad.optim.SGD(model.parameters(), lr=0.1)
+    sched = tapegrad.optim.lr_scheduler.StepLR(opt, step_size=1)
+    inner = _make_step(model, opt)
+
+    def step(x, y):
+        loss = inner(x, y)
+        sched.step()
+        return loss
+
+    x, y = _data(9)
+    compiled = tapegrad.compile(step)
+    with pytest.raises(UntraceableError, match=r"scheduler\.step\(\) outside"):
+        compiled(x, y)
+    assert sched.last_epoch == 0  # nothing of the refused trace is left
+    assert opt.param_groups[0]["lr"] == 0.1
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_global_tensor_written_by_the_function_is_lifted():
+    counter = tapegrad.zeros(())
+
+    def count(x):
+        counter.add_(1)
+        return x * counter
+
+    compiled = tapegrad.compile(count)
+    assert compiled(tapegrad.ones(2)).tolist() == [1.0, 1.0]
+    assert compiled(tapegrad.ones(2)).tolist() == [2.0, 2.0]
+    assert counter.item() == 2.0
+
+
+def test_a_compiled_module_trains_eagerly_with_the_same_gradients():
+    eager_model = _model(10, batchnorm=True)
+    compiled_model = _model(10, batchnorm=True)
+    compiled = tapegrad.compile(compiled_model)
+    x, y = _data(10)
+    loss_fn = nn.MSELoss()
+    for _ in range(2):
+        out = compiled(x)
+        assert type(out.grad_fn).__name__ == "CompiledFunctionBackward"
+        loss_fn(out, y).backward()
+        loss_fn(eager_model(x), y).backward()
+    for pa, pb in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
+        np.testing.assert_allclose(pa.grad.numpy(), pb.grad.numpy(), **F32)
+    for ba, bb in zip(compiled_model.buffers(), eager_model.buffers(), strict=True):
+        np.testing.assert_allclose(ba.numpy(), bb.numpy(), **F32)
+    assert list(compiled.state_dict()) == [f"_orig_mod.{k}" for k in eager_model.state_dict()]
+
+
+def test_a_compiled_module_input_gradient_and_eval():
+    model = _model(11, dropout=0.5)
+    compiled = tapegrad.compile(model)
+    x, _ = _data(11)
+    x.requires_grad_()
+    compiled(x).sum().backward()
+    g_compiled = x.grad.numpy().copy()
+    assert np.isfinite(g_compiled).all()
+    model.eval()
+    x.grad = None
+    compiled(x).sum().backward()
+    x2 = x.detach().requires_grad_()
+    model(x2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), **F32)
+
+
+def test_decorator_forms():
+    @tapegrad.compile
+    def double(x):
+        return x * 2
+
+    @tapegrad.compile(fullgraph=True)
+    def triple(x):
+        return x * 3
+
+    assert double(tapegrad.ones(2)).tolist() == [2.0, 2.0]
+    assert triple(tapegrad.ones(2)).tolist() == [3.0, 3.0]
+    assert tapegrad.compile(double, disable=True) is double
