@@ -232,6 +232,9 @@ class _State:
                 donated_arrays.add(id(st.array))
                 self.donated.append(st)
         self.grads = grads
+        self.arg_storages = [storages[k] for k in order if k in arg_ids]
+        self.grad_storages = [g._storage for g in grads if g is not None]
+        self.extra_storages = list(fn._extra_storages)
         index = {k: i for i, k in enumerate(order)}
         self.key = (
             _mode.grad_enabled,
@@ -255,6 +258,80 @@ class _State:
                 for group in opt.param_groups:
                     values.append(tuple(_hyper_value(h) for h in opt._hypers(group)))
         return values
+
+
+class _FastPath:
+    """The structure of the last call's state, checked cheaply on the next call: while it holds,
+    only the per-call parts (the arguments' and the gradients' storages) are gathered again,
+    instead of walking every module and optimizer."""
+
+    def __init__(self, state: _State, args: tuple) -> None:
+        self.state = state
+        self.n_args = len(args)
+        self.static = _static_key((args, {}))
+        self.views = tuple(_view_chain(a) for a in args)
+        self.modes = (_mode.grad_enabled, _mode.inference)
+        self.modules = [
+            (m, m.training, len(m._parameters) + len(m._buffers)) for m in state.modules
+        ]
+        self.optimizers = [(o, len(o.state), len(o.param_groups)) for o in state.optimizers]
+        self.none_grads = tuple(g is None for g in state.grads)
+        grad_ids = {id(st) for st in state.grad_storages}
+        extra_ids = {id(st) for st in state.extra_storages}
+        self.stable = [
+            st for st in state.donated if id(st) not in grad_ids and id(st) not in extra_ids
+        ]
+        self.stable_ids = {id(st) for st in self.stable}
+        # The fast path only rebuilds the common layout: arguments kept, the rest donated.
+        self.usable = len(state.kept) == len(state.arg_storages) and len(state.donated) == len(
+            self.stable
+        ) + len(state.grad_storages) + len(state.extra_storages)
+
+    def refresh(self, args: tuple, kwargs: dict) -> _State | None:
+        if not self.usable or kwargs or len(args) != self.n_args:
+            return None
+        if (_mode.grad_enabled, _mode.inference) != self.modes:
+            return None
+        for m, training, n in self.modules:
+            if m.training is not training or len(m._parameters) + len(m._buffers) != n:
+                return None
+        for o, n_state, n_groups in self.optimizers:
+            if len(o.state) != n_state or len(o.param_groups) != n_groups:
+                return None
+        if _static_key((args, {})) != self.static:
+            return None
+        if tuple(_view_chain(a) for a in args) != self.views:
+            return None
+        kept, seen = [], set()
+        for a in args:
+            if isinstance(a, Tensor):
+                st = a._storage
+                if id(st) in self.stable_ids:
+                    return None
+                if id(st) not in seen:
+                    seen.add(id(st))
+                    kept.append(st)
+        old = self.state
+        grads, grad_storages = [], []
+        for t, none in zip(old.owners, self.none_grads, strict=True):
+            g = t._grad
+            if (g is None) is not none:
+                return None
+            grads.append(g)
+            if g is not None:
+                grad_storages.append(g._storage)
+        donated = [*self.stable, *grad_storages, *old.extra_storages]
+        if len({id(st.array) for st in donated}) != len(donated):
+            return None  # a buffer shared by two storages: the full path decides
+        state = object.__new__(_State)
+        state.__dict__.update(old.__dict__)
+        state.kept, state.donated, state.grads = kept, donated, grads
+        state.arg_storages, state.grad_storages = kept, grad_storages
+        return state
+
+
+def _view_chain(a: Any):
+    return a._view.chain if isinstance(a, Tensor) and a._view is not None else None
 
 
 def _hyper_value(h):
@@ -347,6 +424,35 @@ class _Program:
         self.snapshot: _Snapshot | None = None
         self.traced = False
         self.creates_state = False  # the trace made .grad tensors or optimizer state appear
+        self.unchanged: list[int] = []  # donated positions the trace did not write
+        self.unchanged_known = False
+        self._live: list[int] = []
+
+    def split(self, traced: Callable) -> None:
+        """Replace the program by one taking the unchanged storages as plain inputs."""
+        ro = self.unchanged
+        ro_set = set(ro)
+
+        def body(live, ro_arrays, kept, hypers, key):
+            full = [None] * (len(live) + len(ro_arrays))
+            for i, a in zip(ro, ro_arrays, strict=True):
+                full[i] = a
+            it = iter(live)
+            for i in range(len(full)):
+                if i not in ro_set:
+                    full[i] = next(it)
+            out_donated, *rest = traced(full, kept, hypers, key)
+            return ([a for i, a in enumerate(out_donated) if i not in ro_set], *rest)
+
+        self._live = None
+        self.jitted = jax.jit(body, donate_argnums=(0,))
+
+    def partition(self, donated: list) -> tuple[list, list]:
+        ro = self.unchanged
+        if self._live is None:
+            ro_set = set(ro)
+            self._live = [i for i in range(len(donated)) if i not in ro_set]
+        return [donated[i] for i in self._live], [donated[i] for i in ro]
 
 
 # ----- compiled functions ----------------------------------------------------------------------
@@ -364,6 +470,7 @@ class CompiledFunction:
         self._eager = False
         self._warned_limit = False
         self._pending = None
+        self._fast: _FastPath | None = None
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
@@ -386,7 +493,11 @@ class CompiledFunction:
                 self._reach.walk(vars(fn) if hasattr(fn, "__dict__") else ())
                 self._reach.walk(type(fn).__dict__.get("__call__"))
         self.calls += 1
-        state = _State(self, args, kwargs)
+        fast = self._fast
+        state = None if fast is None else fast.refresh(args, kwargs)
+        if state is None:
+            state = _State(self, args, kwargs)
+            self._fast = _FastPath(state, args) if not kwargs else None
         for _ in range(4):
             program = self._programs.get(state.key)
             if program is None:
@@ -401,6 +512,7 @@ class CompiledFunction:
             except _Retrace:
                 del self._programs[state.key]
                 state = _State(self, args, kwargs)
+                self._fast = None
             except UntraceableError as e:
                 del self._programs[state.key]
                 if self.fullgraph:
@@ -431,19 +543,9 @@ class CompiledFunction:
     def _run(self, program: _Program, state: _State, args: tuple, kwargs: dict):
         donated = [st.array for st in state.donated]
         kept = [st.array for st in state.kept]
-        inputs = (donated, kept, state.hypers(), _random.default_generator.key)
+        hypers, key = state.hypers(), _random.default_generator.key
         if not program.traced:
-            self._pending = (program, state, args, kwargs)
-            try:
-                program.jitted.trace(*inputs)  # runs the function on tracers, once
-            except BaseException:
-                if program.snapshot is not None:
-                    program.snapshot.restore()
-                raise
-            finally:
-                self._pending = None
-            program.traced = True
-            snapshot, program.snapshot = program.snapshot, None
+            snapshot = self._trace(program, state, args, kwargs, (donated, kept, hypers, key))
             if program.creates_state and self.calls == 1:
                 # PyTorch creates .grad tensors and optimizer state lazily, on the first step:
                 # this call runs eagerly instead, so the program compiled on the next call
@@ -452,14 +554,43 @@ class CompiledFunction:
                 del self._programs[state.key]
                 self.trace_count -= 1
                 return self.fn(*args, **kwargs)
-            # The arguments' storages the program did not write still hold tracers.
-            for st, a in zip(state.kept, kept, strict=True):
+            if program.unchanged:
+                # Storages the program only reads are neither donated nor returned: trace a
+                # program with that signature (the Python function runs once more).
+                snapshot.restore()
+                self.trace_count -= 1
+                program.split(self._traced)
+                live, ro = program.partition(donated)
+                self._trace(program, state, args, kwargs, (live, ro, kept, hypers, key))
+            # Storages the program does not write still hold the trace's tracers.
+            for st, a in zip((*state.kept, *state.donated), (*kept, *donated), strict=True):
                 if isinstance(st.array, jax.core.Tracer):
                     st.array = a
                     st.generation += 1
-        outs = program.jitted(*inputs)
+        if program.unchanged:
+            live, ro = program.partition(donated)
+            outs = program.jitted(live, ro, kept, hypers, key)
+        else:
+            outs = program.jitted(donated, kept, hypers, key)
         self._write_back(program, state, outs)
         return self._results(program, outs[-1])
+
+    def _trace(self, program: _Program, state: _State, args: tuple, kwargs: dict, inputs):
+        """Run the function on tracers (``jax.jit(...).trace``, which also fills jax.jit's
+        cache, so the call that follows does not run Python again); return the snapshot of
+        the state before it."""
+        self._pending = (program, state, args, kwargs)
+        try:
+            program.jitted.trace(*inputs)
+        except BaseException:
+            if program.snapshot is not None:
+                program.snapshot.restore()
+            raise
+        finally:
+            self._pending = None
+        program.traced = True
+        snapshot, program.snapshot = program.snapshot, None
+        return snapshot
 
     # The traced body: runs once per program, inside jax.jit.
     def _traced(self, donated: list, kept: list, hypers: list, key):
@@ -503,6 +634,13 @@ class CompiledFunction:
         # Outputs: every donated storage (donated buffers must be replaced), the arguments'
         # storages the trace wrote, new .grad tensors, new optimizer state, the key, results.
         out_donated = [st.array for st in state.donated]
+        if not program.unchanged_known:
+            program.unchanged = [
+                i
+                for i, (st, a) in enumerate(zip(state.donated, donated, strict=True))
+                if st.array is a
+            ]
+            program.unchanged_known = True
         program.written_kept = [i for i, st in enumerate(state.kept) if st.array is not kept[i]]
         out_kept = [state.kept[i].array for i in program.written_kept]
         layout, out_grads = [], []
@@ -536,12 +674,16 @@ class CompiledFunction:
         program.result_is_tensor = [isinstance(v, Tensor) for v in leaves]
         program.result_static = [None if isinstance(v, Tensor) else v for v in leaves]
         out_results = [v._data for v in leaves if isinstance(v, Tensor)]
+        new_key = _random.default_generator.key
+        # Leave no tracer behind: the state goes back to what it was; the call writes the
+        # program's outputs into it.
+        snapshot.restore()
         return (
             out_donated,
             out_kept,
             out_grads,
             out_state,
-            _random.default_generator.key,
+            new_key,
             out_results,
         )
 
@@ -575,7 +717,10 @@ class CompiledFunction:
 
     def _write_back(self, program: _Program, state: _State, outs: tuple) -> None:
         out_donated, out_kept, out_grads, out_state, key, _ = outs
-        for st, a in zip(state.donated, out_donated, strict=True):
+        written = state.donated
+        if program.unchanged:
+            written = [written[i] for i in program._live]
+        for st, a in zip(written, out_donated, strict=True):
             st.array = a
             st.generation += 1
         for i, a in zip(program.written_kept, out_kept, strict=True):
