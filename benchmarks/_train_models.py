@@ -44,8 +44,8 @@ MODELS = {
             (1000, 100, 10),
             "mse_sum",
             (("manual SGD", 1e-4), ("Adam", ADAM["lr"])),
-            n=200,
-            repeats=7,
+            n=100,
+            repeats=15,
         ),
         ModelSpec(
             "compute",
@@ -54,8 +54,8 @@ MODELS = {
             (784, 1024, 1024, 10),
             "cross_entropy",
             (("Adam", ADAM["lr"]),),
-            n=5,
-            repeats=5,
+            n=3,
+            repeats=7,
         ),
         ModelSpec(
             "overhead",
@@ -64,8 +64,8 @@ MODELS = {
             (16, *[32] * 19, 1),
             "mse_mean",
             (("SGD", 1e-2),),
-            n=200,
-            repeats=7,
+            n=100,
+            repeats=15,
             # He init: with PyTorch's default the signal dies in 20 layers, the output is the
             # last bias and the loss check could not tell two computations apart.
             weight_gain=6**0.5,

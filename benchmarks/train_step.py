@@ -14,9 +14,11 @@ every framework and prints how far their losses are apart, so the table compares
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 # PyTorch's OpenMP threads spin between ops. In one process with XLA's thread pool on a few
@@ -88,7 +90,7 @@ def _competitors(spec: ModelSpec, rule: str, lr: float, notes: list[str]) -> dic
 
     pure = jax_step(spec, rule, lr, weights)
     jx, jy = jax.numpy.asarray(x), jax.numpy.asarray(y)
-    runs["jax.jit"] = lambda: float(pure(jx, jy))
+    runs["jax.jit"] = lambda: pure(jx, jy).item()
     return runs
 
 
@@ -112,24 +114,47 @@ def _check_losses(runs: dict[str, Callable], notes: list[str]) -> float:
     return worst
 
 
-def _time(runs: dict[str, Callable], spec: ModelSpec, quick: bool, n: int | None, notes):
-    n = n or (max(1, spec.n // 20) if quick else spec.n)
-    repeats = 2 if quick else spec.repeats
-    times = {}
-    for name, run in runs.items():
-        try:
-            times[name] = best_time(run, n, repeats=repeats, warmup=min(n, 20))
-        except Exception as error:
-            notes.append(f"{name}: n/a, {_short(error)}")
-    threads = torch.get_num_threads() if torch is not None else 1
-    if "torch eager" in times and threads > 1:
-        # On few busy cores torch's OpenMP threads wait on each other and small models run
-        # faster on one thread: torch gets the faster of the two.
+def _on_one_thread(sample: Callable[[], float]) -> Callable[[], float]:
+    def run() -> float:
+        threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            single = best_time(runs["torch eager"], n, repeats=repeats, warmup=min(n, 20))
+            return sample()
         finally:
             torch.set_num_threads(threads)
+
+    return run
+
+
+def _time(runs: dict[str, Callable], spec: ModelSpec, quick: bool, n: int | None, notes):
+    """Best per-step time of each competitor over ``repeats`` samples of ``n`` steps, sampled in
+    turn (one sample of each, then the next round), so they all see the same load of a shared
+    machine. Torch is also sampled on one thread and gets the faster: on few busy cores its
+    OpenMP threads wait on each other, and small models run faster on one thread."""
+    n = n or (max(1, spec.n // 20) if quick else spec.n)
+    repeats = 2 if quick else spec.repeats
+    samplers = {name: partial(best_time, run, n, 1, 0) for name, run in runs.items()}
+    threads = torch.get_num_threads() if torch is not None else 1
+    if "torch eager" in runs and threads > 1:
+        samplers["torch 1 thread"] = _on_one_thread(samplers["torch eager"])
+    times: dict[str, float] = {}
+    for name, run in runs.items():
+        try:
+            for _ in range(min(n, 20)):
+                run()
+        except Exception as error:
+            notes.append(f"{name}: n/a, {_short(error)}")
+            del samplers[name]
+    for _ in range(repeats):
+        for name, sample in list(samplers.items()):
+            try:
+                times[name] = min(times.get(name, math.inf), sample())
+            except Exception as error:
+                notes.append(f"{name}: n/a, {_short(error)}")
+                del samplers[name]
+                times.pop(name, None)
+    if "torch 1 thread" in times:
+        single = times.pop("torch 1 thread")
         notes.append(
             f"torch eager: {times['torch eager']:.1f} us on {threads} threads, {single:.1f} us "
             "on 1 thread; the table has the faster"
@@ -190,10 +215,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print("\nper-step time, us")
     label = f"{'model':<10}{'step':<12}"
-    print(label + "".join(f"{name:>19}" for name in COMPETITORS) + f"{'loss diff':>11}")
+    print(label + "".join(f"{name:>19}" for name in COMPETITORS) + f"{'loss rel diff':>15}")
     for spec, rule, times, diff in rows:
         cells = "".join(f"{times[c]:19.1f}" if c in times else f"{'n/a':>19}" for c in COMPETITORS)
-        print(f"{spec.key:<10}{rule:<12}{cells}{diff:11.1e}")
+        print(f"{spec.key:<10}{rule:<12}{cells}{diff:15.1e}")
 
     print("\nratios (target)")
     print(label + "".join(f"{f'{r[0]} (<= {r[3]:g})':>26}" for r in RATIOS))
