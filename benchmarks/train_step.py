@@ -104,7 +104,7 @@ def _check_losses(runs: dict[str, Callable], notes: list[str]) -> float:
         except Exception as error:
             notes.append(f"{name}: n/a, {_short(error)}")
             del runs[name]
-    ref = losses["torch eager" if "torch eager" in losses else "jax.jit"]
+    ref = losses[next(name for name in ("torch eager", "jax.jit", *losses) if name in losses)]
     worst = 0.0
     for name, values in losses.items():
         diff = float(np.max(np.abs(values - ref) / np.abs(ref)))
@@ -184,6 +184,7 @@ def _header() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run the memory check and time every model's steps; print both tables and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run")
     parser.add_argument(
