@@ -32,6 +32,7 @@ from tapegrad._grad_mode import no_grad
 from tapegrad._grad_mode import state as _mode
 from tapegrad._storage import Storage
 from tapegrad._tensor import Tensor, _wrap
+from tapegrad._tensor import _new as _new_tensor
 from tapegrad._tracing import UntraceableError
 from tapegrad.nn.modules.module import Module
 from tapegrad.optim.lr_scheduler import LRScheduler
@@ -321,13 +322,77 @@ class _FastPath:
             if g is not None:
                 grad_storages.append(g._storage)
         donated = [*self.stable, *grad_storages, *old.extra_storages]
-        if len({id(st.array) for st in donated}) != len(donated):
+        if len({_array_id(st) for st in donated}) != len(donated):
             return None  # a buffer shared by two storages: the full path decides
         state = object.__new__(_State)
         state.__dict__.update(old.__dict__)
         state.kept, state.donated, state.grads = kept, donated, grads
         state.arg_storages, state.grad_storages = kept, grad_storages
         return state
+
+
+_PACK_LIMIT = 16384  # elements: gradients up to this size share one output array
+
+_ARRAY_SLOT = Storage.array  # the base class's slot, under _PackedStorage's property
+
+
+class _PackedStorage(Storage):
+    """The storage of a ``.grad`` a compiled step returned: one slice of a flat buffer holding
+    all the step's new gradients (one output array instead of one per parameter). The slice
+    is made the first time something reads it."""
+
+    __slots__ = ("_flat", "_offset", "_shape")
+
+    def __init__(self, flat, offset: int, shape: tuple) -> None:
+        _ARRAY_SLOT.__set__(self, None)
+        self.generation = 0
+        self._flat, self._offset, self._shape = flat, offset, shape
+
+    @property
+    def array(self):
+        a = _ARRAY_SLOT.__get__(self)
+        if a is None:
+            a = _unpack(self._flat, self._offset, self._shape)
+            _ARRAY_SLOT.__set__(self, a)
+            self._flat = None
+        return a
+
+    @array.setter
+    def array(self, value) -> None:
+        _ARRAY_SLOT.__set__(self, value)
+        self._flat = None
+
+
+_UNPACKERS: dict = {}
+
+
+def _unpack(flat, offset: int, shape: tuple):
+    key = (shape, flat.dtype)
+    f = _UNPACKERS.get(key)
+    if f is None:
+        size = 1
+        for n in shape:
+            size *= n
+        f = _UNPACKERS[key] = jax.jit(
+            lambda flat, offset: jax.lax.dynamic_slice(flat, (offset,), (size,)).reshape(shape)
+        )
+    return f(flat, offset)
+
+
+def _array_id(st: Storage) -> int:
+    # An unsliced packed gradient is its own array (reading .array would slice it).
+    if type(st) is _PackedStorage and st._flat is not None:
+        return id(st)
+    return id(st.array)
+
+
+def _unused_inputs(jaxpr) -> set:
+    """Positions of the jaxpr's inputs that no equation and no output uses."""
+    used = set()
+    for eqn in jaxpr.eqns:
+        used.update(v for v in eqn.invars if type(v).__name__ != "Literal")
+    used.update(v for v in jaxpr.outvars if type(v).__name__ != "Literal")
+    return {i for i, v in enumerate(jaxpr.invars) if v not in used}
 
 
 def _view_chain(a: Any):
@@ -427,6 +492,8 @@ class _Program:
         self.unchanged: list[int] = []  # donated positions the trace did not write
         self.unchanged_known = False
         self._live: list[int] = []
+        self.grad_dtypes: list = []
+        self.placeholders: dict[int, Any] = {}  # read-only inputs the program never reads
 
     def split(self, traced: Callable) -> None:
         """Replace the program by one taking the unchanged storages as plain inputs."""
@@ -448,11 +515,24 @@ class _Program:
         self.jitted = jax.jit(body, donate_argnums=(0,))
 
     def partition(self, donated: list) -> tuple[list, list]:
+        """The donated arrays split into the written (live) and the read-only ones."""
         ro = self.unchanged
         if self._live is None:
             ro_set = set(ro)
             self._live = [i for i in range(len(donated)) if i not in ro_set]
         return [donated[i] for i in self._live], [donated[i] for i in ro]
+
+    def inputs(self, storages: list) -> tuple[list, list]:
+        """``partition`` straight from the storages, with a placeholder for each read-only
+        input the program never reads (such as last step's ``.grad`` when the step starts
+        with ``zero_grad()``), so a packed gradient is not sliced just to be ignored."""
+        live = [storages[i].array for i in self._live]
+        placeholders = self.placeholders
+        ro = [
+            placeholders[j] if j in placeholders else storages[i].array
+            for j, i in enumerate(self.unchanged)
+        ]
+        return live, ro
 
 
 # ----- compiled functions ----------------------------------------------------------------------
@@ -541,10 +621,10 @@ class CompiledFunction:
         return self.fn(*args, **kwargs)
 
     def _run(self, program: _Program, state: _State, args: tuple, kwargs: dict):
-        donated = [st.array for st in state.donated]
         kept = [st.array for st in state.kept]
         hypers, key = state.hypers(), _random.default_generator.key
         if not program.traced:
+            donated = [st.array for st in state.donated]
             snapshot = self._trace(program, state, args, kwargs, (donated, kept, hypers, key))
             if program.creates_state and self.calls == 1:
                 # PyTorch creates .grad tensors and optimizer state lazily, on the first step:
@@ -568,10 +648,10 @@ class CompiledFunction:
                     st.array = a
                     st.generation += 1
         if program.unchanged:
-            live, ro = program.partition(donated)
+            live, ro = program.inputs(state.donated)
             outs = program.jitted(live, ro, kept, hypers, key)
         else:
-            outs = program.jitted(donated, kept, hypers, key)
+            outs = program.jitted([st.array for st in state.donated], kept, hypers, key)
         self._write_back(program, state, outs)
         return self._results(program, outs[-1])
 
@@ -581,7 +661,7 @@ class CompiledFunction:
         the state before it."""
         self._pending = (program, state, args, kwargs)
         try:
-            program.jitted.trace(*inputs)
+            traced = program.jitted.trace(*inputs)
         except BaseException:
             if program.snapshot is not None:
                 program.snapshot.restore()
@@ -589,6 +669,15 @@ class CompiledFunction:
         finally:
             self._pending = None
         program.traced = True
+        if len(inputs) == 5:  # a split program: (live, ro, kept, hypers, key)
+            unused = _unused_inputs(traced.jaxpr.jaxpr)
+            n_live = len(inputs[0])
+            with jax.ensure_compile_time_eval():
+                program.placeholders = {
+                    j: jnp.zeros(a.shape, a.dtype)
+                    for j, a in enumerate(inputs[1])
+                    if n_live + j in unused
+                }
         snapshot, program.snapshot = program.snapshot, None
         return snapshot
 
@@ -643,19 +732,30 @@ class CompiledFunction:
             program.unchanged_known = True
         program.written_kept = [i for i, st in enumerate(state.kept) if st.array is not kept[i]]
         out_kept = [state.kept[i].array for i in program.written_kept]
-        layout, out_grads = [], []
+        # New gradients: small ones packed into one flat output per dtype (an output array
+        # costs ~1-2 us to hand back, more than copying a small gradient), large ones as is.
+        layout, by_dtype, own = [], {}, []
         for t, before in zip(state.owners, state.grads, strict=True):
             g = t._grad
             if g is None:
                 layout.append(None)
             elif g is before:
                 layout.append("same")
+            elif g._data.size > _PACK_LIMIT:
+                layout.append(len(own))
+                own.append(g._data)
             else:
-                layout.append("new")
-                out_grads.append(g._data)
+                a = g._data
+                group = by_dtype.setdefault(a.dtype, [])
+                offset = sum(x.size for x in group)
+                layout.append((a.dtype, offset, a.shape))
+                group.append(a)
         program.grad_layout = layout
+        program.grad_dtypes = list(by_dtype)
+        packed = [jnp.concatenate([a.reshape(-1) for a in group]) for group in by_dtype.values()]
+        out_grads = (packed, own)
         program.creates_state = any(
-            kind == "new" and before is None
+            kind is not None and kind != "same" and before is None
             for kind, before in zip(layout, state.grads, strict=True)
         )
         new_state, out_state = [], []
@@ -727,12 +827,21 @@ class CompiledFunction:
             st = state.kept[i]
             st.array = a
             st.generation += 1
-        new_grads = iter(out_grads)
+        packed, own = out_grads
+        flats = dict(zip(program.grad_dtypes, packed, strict=True))
+        inference = _mode.inference
         for t, kind in zip(state.owners, program.grad_layout, strict=True):
             if kind is None:
                 t._grad = None
-            elif kind == "new":
-                t._grad = _wrap(next(new_grads))
+            elif type(kind) is int:
+                t._grad = _wrap(own[kind])
+            elif kind != "same":
+                dtype, offset, shape = kind
+                g = _new_tensor(Tensor)
+                g._storage = _PackedStorage(flats[dtype], offset, shape)
+                if inference:
+                    g._is_inference = True
+                t._grad = g
         for (_, (oi, gi, pi), k), a in zip(program.new_state, out_state, strict=True):
             opt = state.optimizers[oi]
             p = opt.param_groups[gi]["params"][pi]
