@@ -335,3 +335,31 @@ def test_decorator_forms():
     assert double(tapegrad.ones(2)).tolist() == [2.0, 2.0]
     assert triple(tapegrad.ones(2)).tolist() == [3.0, 3.0]
     assert tapegrad.compile(double, disable=True) is double
+
+
+def test_gradients_accumulate_across_compiled_calls_as_in_eager_mode():
+    eager_model, compiled_model = _model(12), _model(12)
+    loss_fn = nn.MSELoss()
+
+    def make(model):
+        def accumulate(x, y):
+            loss = loss_fn(model(x), y)
+            loss.backward()  # no zero_grad: .grad accumulates over calls
+            return loss
+
+        return accumulate
+
+    eager, compiled = make(eager_model), tapegrad.compile(make(compiled_model))
+    x, y = _data(12)
+    for _ in range(4):
+        eager(x, y)
+        compiled(x, y)
+    for pa, pb in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
+        np.testing.assert_allclose(pa.grad.numpy(), pb.grad.numpy(), **F32)
+    assert compiled.trace_count == 1
+    compiled_model.zero_grad()  # .grad set to None outside: a new guard, traced once more
+    compiled(x, y)
+    eager_model.zero_grad()
+    eager(x, y)
+    for pa, pb in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
+        np.testing.assert_allclose(pa.grad.numpy(), pb.grad.numpy(), **F32)
