@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import sys
 
 import pytest
 
@@ -61,3 +62,23 @@ def test_train_step_prints_na_when_compile_raises(train_step, capsys, monkeypatc
     out = capsys.readouterr().out
     assert "tapegrad compiled: n/a, NotImplementedError: not yet" in out
     assert "per-step time, us" in out
+
+
+def test_memory_check_fails_when_steps_keep_their_graphs(train_step, capsys, monkeypatch):
+    memory = sys.modules[train_step.memory_check.__module__]
+    kept = []
+
+    def leaky_step(*args):
+        step_fn = make_step(*args)
+
+        def step(x, y):
+            loss = step_fn(x, y)
+            kept.append(loss)  # a training loop that keeps every loss and its graph
+            return loss
+
+        return step
+
+    make_step = memory.torch_like_step
+    monkeypatch.setattr(memory, "torch_like_step", leaky_step)
+    assert not train_step.memory_check(20)
+    assert "graph of a finished step freed: FAIL" in capsys.readouterr().out
