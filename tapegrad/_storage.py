@@ -7,7 +7,7 @@ separate object (``VersionCounter``) because ``.data`` shares storage but not th
 
 from __future__ import annotations
 
-__all__ = ["Storage", "VersionCounter"]
+__all__ = ["DeferredStorage", "Storage", "VersionCounter"]
 
 
 class Storage:
@@ -20,6 +20,40 @@ class Storage:
     def write(self, array) -> None:
         self.array = array
         self.generation += 1
+
+
+_slot_get = Storage.array.__get__
+_slot_set = Storage.array.__set__
+
+
+class DeferredStorage(Storage):
+    """A storage whose array is the result of a kernel call that has not run yet.
+
+    ``pending`` is ``(op, kernel, cdt, statics, arrays)``: the first read of ``array`` runs
+    ``kernel(*arrays)`` (the very call the eager dispatcher would have made) and keeps the
+    result. Until then a consumer may fuse the computation into its own kernel (see
+    ``_registry.dispatch_fused``). The inputs are immutable arrays, so running later gives the
+    same values as running now.
+    """
+
+    __slots__ = ("pending",)
+
+    def __init__(self, pending: tuple) -> None:
+        self.pending = pending
+        self.generation = 0
+
+    @property
+    def array(self):
+        pending = self.pending
+        if pending is not None:
+            _slot_set(self, pending[1](*pending[4]))
+            self.pending = None
+        return _slot_get(self)
+
+    @array.setter
+    def array(self, value) -> None:
+        self.pending = None
+        _slot_set(self, value)
 
 
 class VersionCounter:

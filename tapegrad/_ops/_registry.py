@@ -18,11 +18,11 @@ from jax import lax
 
 from tapegrad import _dtype as dt
 from tapegrad._grad_mode import state as _mode
-from tapegrad._storage import Storage
+from tapegrad._storage import DeferredStorage, Storage
 from tapegrad._tensor import Tensor, _new
 from tapegrad._view import ViewInfo
 
-__all__ = ["OPS", "Op", "defop", "dispatch"]
+__all__ = ["OPS", "Op", "defer", "defop", "dispatch", "dispatch_fused"]
 
 OPS: dict[str, Op] = {}
 _node_seq = None  # the graph's node counter, bound when the first op is declared
@@ -325,6 +325,157 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
     if op.n_out != 1 or op.view:
         return _plain_outputs(op, operands, out, statics)
     t = _new(Tensor)  # the common case, inlined: a single plain output
+    t._storage = Storage(out)
+    if _mode.inference:
+        t._is_inference = True
+    return t
+
+
+# ----- deferred results and fused consumers --------------------------------------------------
+_Tracer = jax.core.Tracer
+
+
+def defer(op: Op, operands: tuple, statics: tuple = ()):
+    """``dispatch`` for an elementwise op whose untaped float result is often consumed by one
+    more elementwise op (``lr * p.grad`` in ``p -= lr * p.grad``): its kernel is resolved now
+    (so errors come now) but runs only when the result's array is first read, unless a consumer
+    fused it first (``dispatch_fused``). The op's result must have the compute dtype and the
+    broadcast rank of its operands. Taped calls, tracers and non-float results dispatch as usual.
+    """
+    arrays = []
+    keys = []
+    ndim = 0
+    for o in operands:
+        if isinstance(o, Tensor):
+            if o._requires_grad and _mode.grad_enabled:
+                return dispatch(op, operands, statics)
+            v = o._view
+            a = o._storage.array if v is None else v.read(o._storage)
+            if isinstance(a, _Tracer):
+                return dispatch(op, operands, statics)
+            k = o._meta
+            if k is None:
+                k = o._meta = (_FROM_NP[a.dtype], a.ndim == 0)
+            if a.ndim > ndim:
+                ndim = a.ndim
+        elif type(o) in _SCALARS:
+            a = _scalar_array(o)
+            k = type(o)
+        else:
+            return dispatch(op, operands, statics)
+        arrays.append(a)
+        keys.append(k)
+    keys = tuple(keys)
+    entry = op.kernels.get((keys, statics))
+    if entry is None:
+        entry = _resolve(op, keys, statics)
+    cdt = entry[1]
+    if cdt is None or not cdt.is_floating_point or op.n_out != 1 or op.view:
+        return dispatch(op, operands, statics)
+    t = _new(Tensor)
+    t._storage = DeferredStorage((op, entry[0], cdt, statics, tuple(arrays)))
+    t._meta = (cdt, ndim == 0)
+    if _mode.inference:
+        t._is_inference = True
+    return t
+
+
+_FUSED: dict = {}
+_BITS = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
+_zero_bits = None
+
+
+def _opaque(x, zero):
+    """``x`` itself, passed through an integer OR with a runtime zero that the compiler cannot
+    see through. A producer fused into its consumer's kernel is then rounded exactly as its own
+    kernel rounds it: XLA's CPU code generator would otherwise contract ``p - lr * g`` into a
+    fused multiply-add, one rounding fewer than PyTorch's two kernels (or tapegrad's eager)."""
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return x
+    bits = _BITS[x.dtype.itemsize]
+    return lax.bitcast_convert_type(lax.bitcast_convert_type(x, bits) | zero.astype(bits), x.dtype)
+
+
+def _fused_kernel(op: Op, cdt, statics: tuple, parts: tuple) -> Callable:
+    """One jit kernel computing ``op`` with the deferred producers of some operands inlined.
+    ``parts`` has one entry per operand: None (passed as is) or the producer's
+    ``(op, cdt, statics, number of arrays)``."""
+    key = (op, cdt, statics, parts)
+    k = _FUSED.get(key)
+    if k is None:
+        outer = op.forward_fn(cdt, statics)
+        inner = [None if p is None else (p[0].forward_fn(p[1], p[2]), p[3]) for p in parts]
+
+        def fused(zero, *flat):
+            args = []
+            i = 0
+            for part in inner:
+                if part is None:
+                    args.append(flat[i])
+                    i += 1
+                else:
+                    fn, n = part
+                    args.append(_opaque(fn(*flat[i : i + n]), zero))
+                    i += n
+            return outer(*args)
+
+        k = _FUSED[key] = jax.jit(fused)
+    return k
+
+
+def dispatch_fused(op: Op, operands: tuple, statics: tuple = ()):
+    """``dispatch``, computing the pending kernels of deferred operands (see ``defer``) inside
+    this op's kernel: ``p - lr * g`` in one XLA loop instead of two. Falls back to ``dispatch``
+    (which runs the pending kernels first) whenever the op is taped, has several outputs or is a
+    view, an operand is a tracer, or the fused kernel fails (so errors are dispatch's own)."""
+    if op.n_out != 1 or op.view:
+        return dispatch(op, operands, statics)
+    grad = _mode.grad_enabled
+    flat = []
+    keys = []
+    parts = []
+    fused_any = False
+    for o in operands:
+        if isinstance(o, Tensor):
+            if o._requires_grad and grad:
+                return dispatch(op, operands, statics)
+            st = o._storage
+            pending = st.pending if type(st) is DeferredStorage and o._view is None else None
+            if pending is not None:
+                parts.append((pending[0], pending[2], pending[3], len(pending[4])))
+                flat.extend(pending[4])
+                keys.append(o._meta)
+                fused_any = True
+                continue
+            v = o._view
+            a = st.array if v is None else v.read(st)
+            if isinstance(a, _Tracer):
+                return dispatch(op, operands, statics)
+            k = o._meta
+            if k is None:
+                k = o._meta = (_FROM_NP[a.dtype], a.ndim == 0)
+        elif type(o) in _SCALARS:
+            a = _scalar_array(o)
+            k = type(o)
+        else:
+            return dispatch(op, operands, statics)
+        parts.append(None)
+        flat.append(a)
+        keys.append(k)
+    if not fused_any:
+        return dispatch(op, operands, statics)
+    keys = tuple(keys)
+    entry = op.kernels.get((keys, statics))
+    global _zero_bits
+    if _zero_bits is None:
+        _zero_bits = jnp.zeros((), jnp.uint64)
+    try:
+        if entry is None:
+            entry = _resolve(op, keys, statics)
+        out = _fused_kernel(op, entry[1], statics, tuple(parts))(_zero_bits, *flat)
+    except Exception:
+        return dispatch(op, operands, statics)
+    t = _new(Tensor)
     t._storage = Storage(out)
     if _mode.inference:
         t._is_inference = True

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from tapegrad._dtype import legacy_name
-from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops._registry import defer, defop, dispatch, dispatch_fused
+from tapegrad._storage import DeferredStorage
 from tapegrad._tensor import Tensor
 
 
@@ -365,6 +366,8 @@ def add(input, other, *, alpha=1) -> Tensor:
     other = _scalar_or_tensor(other, "add")
     if alpha != 1:
         _check_alpha(alpha, (input, other))
+    if isinstance(other, Tensor) and type(other._storage) is DeferredStorage:
+        return dispatch_fused(_add, (input, other), (("alpha", alpha),))
     return dispatch(_add, (input, other), (("alpha", alpha),))
 
 
@@ -374,6 +377,8 @@ def sub(input, other, *, alpha=1) -> Tensor:
     if alpha != 1:
         _check_alpha(alpha, (input, other))
     _check_bool_sub(input, other)
+    if isinstance(other, Tensor) and type(other._storage) is DeferredStorage:
+        return dispatch_fused(_sub, (input, other), (("alpha", alpha),))
     return dispatch(_sub, (input, other), (("alpha", alpha),))
 
 
@@ -381,7 +386,10 @@ subtract = sub
 
 
 def _is_bool(x) -> bool:
-    return isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype.name == "bool")
+    if isinstance(x, Tensor):
+        meta = x._meta  # the cached promotion key: reading it leaves a deferred result pending
+        return (x.dtype if meta is None else meta[0]).name == "bool"
+    return isinstance(x, bool)
 
 
 def _check_bool_sub(input, other) -> None:
@@ -405,7 +413,11 @@ def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
 
 def mul(input, other) -> Tensor:
     """Multiplies ``input`` by ``other``."""
-    return dispatch(_mul, (input, _scalar_or_tensor(other, "mul")))
+    other = _scalar_or_tensor(other, "mul")
+    if type(other) is float and isinstance(input, Tensor):
+        # ``lr * p.grad``: often consumed by ``p -= ...``, which then runs one fused kernel.
+        return defer(_mul, (input, other))
+    return dispatch(_mul, (input, other))
 
 
 multiply = mul
