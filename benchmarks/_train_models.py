@@ -44,8 +44,8 @@ MODELS = {
             (1000, 100, 10),
             "mse_sum",
             (("manual SGD", 1e-4), ("Adam", ADAM["lr"])),
-            n=100,
-            repeats=15,
+            n=20,
+            repeats=50,
         ),
         ModelSpec(
             "compute",
@@ -64,8 +64,8 @@ MODELS = {
             (16, *[32] * 19, 1),
             "mse_mean",
             (("SGD", 1e-2),),
-            n=100,
-            repeats=15,
+            n=20,
+            repeats=50,
             # He init: with PyTorch's default the signal dies in 20 layers, the output is the
             # last bias and the loss check could not tell two computations apart.
             weight_gain=6**0.5,

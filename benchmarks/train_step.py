@@ -14,6 +14,7 @@ every framework and prints how far their losses are apart, so the table compares
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import sys
@@ -114,6 +115,20 @@ def _check_losses(runs: dict[str, Callable], notes: list[str]) -> float:
     return worst
 
 
+def _barrier_every(n: int, run: Callable) -> Callable:
+    """``run``, and on every ``n``-th call a wait for all JAX work: an eager step's loss is known
+    before its backward and update have run, so a sample of ``n`` steps must end when they have.
+    (Torch pays the same wait, a few microseconds, so the samples stay comparable.)"""
+    calls = itertools.count(1)
+
+    def step():
+        run()
+        if next(calls) % n == 0:
+            jax.block_until_ready(jax.live_arrays())
+
+    return step
+
+
 def _on_one_thread(sample: Callable[[], float]) -> Callable[[], float]:
     def run() -> float:
         threads = torch.get_num_threads()
@@ -131,9 +146,11 @@ def _time(runs: dict[str, Callable], spec: ModelSpec, quick: bool, n: int | None
     turn (one sample of each, then the next round), so they all see the same load of a shared
     machine. Torch is also sampled on one thread and gets the faster: on few busy cores its
     OpenMP threads wait on each other, and small models run faster on one thread."""
-    n = n or (max(1, spec.n // 20) if quick else spec.n)
+    n = n or (max(1, spec.n // 4) if quick else spec.n)
     repeats = 2 if quick else spec.repeats
-    samplers = {name: partial(best_time, run, n, 1, 0) for name, run in runs.items()}
+    samplers = {
+        name: partial(best_time, _barrier_every(n, run), n, 1, 0) for name, run in runs.items()
+    }
     threads = torch.get_num_threads() if torch is not None else 1
     if "torch eager" in runs and threads > 1:
         samplers["torch 1 thread"] = _on_one_thread(samplers["torch eager"])
@@ -145,6 +162,7 @@ def _time(runs: dict[str, Callable], spec: ModelSpec, quick: bool, n: int | None
         except Exception as error:
             notes.append(f"{name}: n/a, {_short(error)}")
             del samplers[name]
+    jax.block_until_ready(jax.live_arrays())
     for _ in range(repeats):
         for name, sample in list(samplers.items()):
             try:
