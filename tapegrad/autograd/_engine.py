@@ -32,6 +32,7 @@ from tapegrad._grad_mode import state as _mode
 from tapegrad._ops._registry import apply_node, apply_node_graph, release
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad.autograd import _errors
+from tapegrad.autograd._replay import try_replay
 from tapegrad.autograd.graph import AccumulateGrad
 
 __all__ = ["accumulate_grad", "run_backward"]
@@ -325,6 +326,14 @@ def run_backward(
     prev = _mode.grad_mode
     _set_grad_mode(create_graph)
     try:
+        if (
+            accumulate
+            and not create_graph
+            and inputs is None
+            and len(roots) == 1
+            and try_replay(roots[0], grads[0], retain_graph)
+        ):
+            return None
         return _run(roots, grads, retain_graph, create_graph, inputs, accumulate)
     finally:
         _set_grad_mode(prev)

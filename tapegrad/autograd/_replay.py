@@ -1,0 +1,240 @@
+"""Replaying a backward graph whose structure repeats as ONE jitted XLA computation.
+
+A training loop builds the same graph every step. The engine runs it node by node: one jit
+call, a heap push and pop, and Python bookkeeping per node. When ``backward()`` sees a graph
+whose structure (ops, dtypes, static arguments, needs-grad masks, edges, which leaves already
+hold a gradient) it has seen before, it runs all the nodes' VJPs, the gradient sums and the
+``.grad`` accumulation inside one jitted function instead, cached per structure.
+
+Only the plain case is replayed: at most ``_MAX_NODES`` op nodes, one root, no
+``create_graph``, no ``inputs``, no hooks or ``retain_grad`` anywhere, only op nodes and
+AccumulateGrad nodes, no released node, no saved tensor modified in place. Anything else, and
+any failure, goes to the engine, which then runs (and raises) exactly as it always does.
+
+Results are meant to be the engine's bit for bit (tested on MLPs, chains and multi-output
+nodes): the engine runs op nodes in decreasing creation order (a node's consumers are all newer
+than it), and so does the replay, summing each node's incoming gradients in the same order;
+every VJP output passes through ``_opaque`` so XLA cannot contract a product in one node with a
+sum in the next (one rounding fewer than the engine's separate kernels).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, release
+from tapegrad._tensor import Tensor, _wrap
+from tapegrad.autograd.graph import AccumulateGrad
+
+__all__ = ["try_replay"]
+
+_SEEN: dict = {}  # structure -> how many times backward met it (before it is compiled)
+_PLANS: dict = {}  # structure -> jitted replay
+_COMPILE_AFTER = 2  # one-off graphs (most tests, notebooks) keep using per-op kernels
+_MAX_SEEN = 4096
+# Compiling one XLA program grows faster than linearly with its size: a 5,000-node chain would
+# take minutes. Larger graphs stay with the engine.
+_MAX_NODES = 500
+_zero_bits = None
+
+
+def _seq(node) -> int:
+    return node._seq
+
+
+def _walk(root):
+    """The op nodes reachable from ``root`` (newest first) and the leaves' AccumulateGrad
+    nodes, or None when the graph has something the replay does not handle."""
+    ops = []
+    accs = []
+    seen = {root}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if type(node) is AccumulateGrad:
+            if (
+                node._pre_hooks
+                or node._post_hooks
+                or node.variable._hooks
+                or not node.variable._requires_grad
+            ):
+                return None
+            accs.append(node)
+            continue
+        if (
+            node._tensor_hooks
+            or node._retain
+            or node._pre_hooks
+            or node._post_hooks
+            or getattr(node, "_op", None) is None
+            or (node._released and not node._op.linear)
+        ):
+            return None
+        ops.append(node)
+        if len(ops) > _MAX_NODES:
+            return None
+        for nxt, _ in node.next_functions:
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    ops.sort(key=_seq, reverse=True)
+    return ops, accs
+
+
+def _structure(root_nr: int, ops: list, accs: list) -> tuple | None:
+    """A hashable description of everything the jitted replay depends on."""
+    index = {node: i for i, node in enumerate(ops)}
+    acc_index = {}
+    for i, node in enumerate(accs):
+        acc_index[node] = i
+    parts = []
+    for node in ops:
+        op = node._op
+        edges = tuple(
+            None if nxt is None else (index[nxt], nr) if nxt in index else (-1 - acc_index[nxt], 0)
+            for nxt, nr in node.next_functions
+        )
+        parts.append(
+            (
+                op,
+                node._key,
+                _node_mask(node),
+                node._avals,
+                node._edge_pos,
+                node._out_avals,
+                None if op.linear else len(node._saved),
+                edges,
+            )
+        )
+    existing = tuple(acc.variable._grad is not None for acc in accs)
+    return (root_nr, tuple(parts), existing)
+
+
+def _build(structure: tuple):
+    """The jitted replay for one structure: (zero, root grad, saved arrays..., existing
+    grads...) -> one gradient (or accumulated gradient) per leaf."""
+    root_nr, parts, existing = structure
+    steps = []
+    for op, (cdt, statics), mask, avals, edge_pos, out_avals, n_saved, edges in parts:
+        vjp = op._vjp_fn(cdt, statics, mask, avals if op.linear else None)
+        steps.append((op, mask, n_saved, edges, edge_pos, out_avals, vjp))
+    n_acc = len(existing)
+
+    def replay(zero, root_grad, *flat):
+        buffers = [[None] * len(s[5]) for s in steps]
+        leaves = [None] * n_acc
+        buffers[0][root_nr] = root_grad
+        pos = 0
+        for i, (op, mask, n_saved, edges, edge_pos, out_avals, vjp) in enumerate(steps):
+            grads = buffers[i]
+            if len(grads) == 1:
+                gs = grads
+            else:
+                gs = [
+                    g if g is not None else jnp.zeros(out_avals[j][0], out_avals[j][1])
+                    for j, g in ((j, grads[j]) for j in op.diff_out)
+                ]
+            if n_saved is None:
+                res = vjp(*gs)
+            else:
+                res = vjp(*flat[pos : pos + n_saved], *gs)
+                pos += n_saved
+            res = [_opaque(r, zero) for r in res]
+            outs = _spread_static(mask, edge_pos, res)
+            for edge, g in zip(edges, outs, strict=True):
+                if edge is None:
+                    continue
+                target, nr = edge
+                if target < 0:
+                    k = -1 - target
+                    old = leaves[k]
+                    leaves[k] = g if old is None else old + g
+                else:
+                    buf = buffers[target]
+                    old = buf[nr]
+                    buf[nr] = g if old is None else old + g
+        results = []
+        for k in range(n_acc):
+            g = leaves[k]
+            if existing[k]:
+                g = flat[pos] + g
+                pos += 1
+            results.append(g)
+        return results
+
+    return jax.jit(replay)
+
+
+def _spread_static(mask: tuple, edge_pos, res) -> list:
+    it = iter(res)
+    grads = [next(it) if m else None for m in mask]
+    return grads if edge_pos is None else [grads[i] for i in edge_pos]
+
+
+def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
+    """Run ``backward`` from the edge ``root`` as one jitted replay if its graph's structure
+    has been seen before; False (nothing done) when the engine must run it."""
+    node, nr = root
+    if type(node) is AccumulateGrad:
+        return False
+    found = _walk(node)
+    if found is None:
+        return False
+    ops, accs = found
+    if len(ops) < 2:
+        return False
+    try:
+        structure = _structure(nr, ops, accs)
+        plan = _PLANS.get(structure)
+    except TypeError:  # an unhashable static argument
+        return False
+    if plan is None:
+        count = _SEEN.get(structure, 0) + 1
+        if count < _COMPILE_AFTER:
+            if len(_SEEN) >= _MAX_SEEN:
+                _SEEN.clear()
+            _SEEN[structure] = count
+            return False
+        _SEEN.pop(structure, None)
+        if len(_PLANS) >= _MAX_SEEN:
+            _PLANS.clear()
+        plan = _PLANS[structure] = _build(structure)
+    flat = []
+    for n in ops:
+        if not n._op.linear:
+            try:
+                _check_versions(n)
+            except Exception:
+                return False  # the engine raises it, after running what PyTorch runs first
+            flat.extend(o._data if isinstance(o, Tensor) else o for o in n._saved)
+    grads_held = []
+    storages = set()
+    for acc in accs:
+        g = acc.variable._grad
+        if g is not None:
+            if id(g._storage) in storages:
+                return False  # two leaves share one .grad: the engine adds twice, in order
+            storages.add(id(g._storage))
+            flat.append(g._data)
+            grads_held.append(g)
+    global _zero_bits
+    if _zero_bits is None:
+        _zero_bits = jnp.zeros((), jnp.uint64)
+    try:
+        results = plan(_zero_bits, grad, *flat)
+    except Exception:
+        return False
+    from tapegrad.autograd._engine import _write
+
+    for acc, g in zip(accs, results, strict=True):
+        var = acc.variable
+        existing = var._grad
+        if existing is None:
+            var._grad = _wrap(g)
+        else:
+            _write(existing, g)
+    if not keep_graph:
+        for n in ops:
+            release(n)
+    return True
