@@ -391,12 +391,13 @@ def _array_id(st: Storage) -> int:
     return id(st.array)
 
 
-def _unused_inputs(jaxpr) -> set:
-    """Positions of the jaxpr's inputs that no equation and no output uses."""
+def _unused_inputs(jaxpr, passthrough: int = 0) -> set:
+    """Positions of the jaxpr's inputs that no equation and no output uses, not counting the
+    first ``passthrough`` outputs (a donated storage handed back unchanged)."""
     used = set()
     for eqn in jaxpr.eqns:
         used.update(v for v in eqn.invars if type(v).__name__ != "Literal")
-    used.update(v for v in jaxpr.outvars if type(v).__name__ != "Literal")
+    used.update(v for v in jaxpr.outvars[passthrough:] if type(v).__name__ != "Literal")
     return {i for i, v in enumerate(jaxpr.invars) if v not in used}
 
 
@@ -498,46 +499,41 @@ class _Program:
         self.unchanged_known = False
         self._live: list[int] = []
         self.grad_dtypes: list = []
-        self.placeholders: dict[int, Any] = {}  # read-only inputs the program never reads
+        self.unused: set = set()  # donated positions the first trace never read
+        self.ro: list[int] = []  # read-only positions still passed (read by the program)
 
-    def split(self, traced: Callable) -> None:
-        """Replace the program by one taking the unchanged storages as plain inputs."""
-        ro = self.unchanged
-        ro_set = set(ro)
+    def split(self, traced: Callable, avals: list) -> None:
+        """Replace the program by one taking the storages it only reads as plain inputs, and
+        not taking at all those it never reads (such as last step's ``.grad`` when the step
+        starts with ``zero_grad()``: a packed gradient is then never sliced)."""
+        n = len(avals)
+        unchanged = set(self.unchanged)
+        dead = unchanged & self.unused
+        self.ro = [i for i in self.unchanged if i not in dead]
+        self._live = [i for i in range(n) if i not in unchanged]
+        ro, live = self.ro, self._live
+        dead_avals = [(i, avals[i]) for i in sorted(dead)]
 
-        def body(live, ro_arrays, kept, hypers, key):
-            full = [None] * (len(live) + len(ro_arrays))
+        def body(live_arrays, ro_arrays, kept, hypers, key):
+            full = [None] * n
             for i, a in zip(ro, ro_arrays, strict=True):
                 full[i] = a
-            it = iter(live)
-            for i in range(len(full)):
-                if i not in ro_set:
-                    full[i] = next(it)
+            for i, a in zip(live, live_arrays, strict=True):
+                full[i] = a
+            for i, (shape, dtype) in dead_avals:
+                full[i] = jnp.zeros(shape, dtype)  # never read: XLA drops it
             out_donated, *rest = traced(full, kept, hypers, key)
-            return ([a for i, a in enumerate(out_donated) if i not in ro_set], *rest)
+            return ([out_donated[i] for i in live], *rest)
 
-        self._live = None
         self.jitted = jax.jit(body, donate_argnums=(0,))
 
     def partition(self, donated: list) -> tuple[list, list]:
         """The donated arrays split into the written (live) and the read-only ones."""
-        ro = self.unchanged
-        if self._live is None:
-            ro_set = set(ro)
-            self._live = [i for i in range(len(donated)) if i not in ro_set]
-        return [donated[i] for i in self._live], [donated[i] for i in ro]
+        return [donated[i] for i in self._live], [donated[i] for i in self.ro]
 
     def inputs(self, storages: list) -> tuple[list, list]:
-        """``partition`` straight from the storages, with a placeholder for each read-only
-        input the program never reads (such as last step's ``.grad`` when the step starts
-        with ``zero_grad()``), so a packed gradient is not sliced just to be ignored."""
-        live = [storages[i].array for i in self._live]
-        placeholders = self.placeholders
-        ro = [
-            placeholders[j] if j in placeholders else storages[i].array
-            for j, i in enumerate(self.unchanged)
-        ]
-        return live, ro
+        """``partition`` straight from the storages: a dead one's array is never read."""
+        return [storages[i].array for i in self._live], [storages[i].array for i in self.ro]
 
 
 # ----- compiled functions ----------------------------------------------------------------------
@@ -644,7 +640,7 @@ class CompiledFunction:
                 # program with that signature (the Python function runs once more).
                 snapshot.restore()
                 self.trace_count -= 1
-                program.split(self._traced)
+                program.split(self._traced, [(a.shape, a.dtype) for a in donated])
                 live, ro = program.partition(donated)
                 self._trace(program, state, args, kwargs, (live, ro, kept, hypers, key))
             # Storages the program does not write still hold the trace's tracers.
@@ -674,15 +670,10 @@ class CompiledFunction:
         finally:
             self._pending = None
         program.traced = True
-        if len(inputs) == 5:  # a split program: (live, ro, kept, hypers, key)
-            unused = _unused_inputs(traced.jaxpr.jaxpr)
-            n_live = len(inputs[0])
-            with jax.ensure_compile_time_eval():
-                program.placeholders = {
-                    j: jnp.zeros(a.shape, a.dtype)
-                    for j, a in enumerate(inputs[1])
-                    if n_live + j in unused
-                }
+        if len(inputs) == 4:  # the first trace: which donated inputs it never reads
+            n = len(inputs[0])
+            unused = _unused_inputs(traced.jaxpr.jaxpr, passthrough=n)
+            program.unused = {i for i in range(n) if i in unused}
         snapshot, program.snapshot = program.snapshot, None
         return snapshot
 

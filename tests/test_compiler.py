@@ -363,3 +363,16 @@ def test_gradients_accumulate_across_compiled_calls_as_in_eager_mode():
     eager(x, y)
     for pa, pb in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
         np.testing.assert_allclose(pa.grad.numpy(), pb.grad.numpy(), **F32)
+
+
+def test_a_parameter_returned_unchanged_keeps_its_values():
+    model = _model(13)
+    bias = model[0].bias
+    f = tapegrad.compile(lambda x: (model(x).sum(), bias, bias * 2))
+    x, _ = _data(13)
+    with tapegrad.no_grad():
+        for _ in range(3):
+            total, same, doubled = f(x)
+    np.testing.assert_array_equal(same.numpy(), bias.detach().numpy())
+    np.testing.assert_allclose(doubled.numpy(), 2 * bias.detach().numpy())
+    np.testing.assert_allclose(total.item(), model(x).sum().item(), **F32)
