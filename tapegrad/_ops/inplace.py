@@ -205,16 +205,16 @@ def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
 
 def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
     """Write the out-of-place ``result`` into ``self`` and take over its history."""
-    shape = self._data.shape
-    rshape = result._data.shape
+    sa, ra = self._data, result._data
+    shape, rshape = sa.shape, ra.shape
     if rshape != shape:
         raise RuntimeError(
             f"output with shape {list(shape)} doesn't match the broadcast shape {list(rshape)}"
         )
     if result._grad_fn is not None:
         _unsave_self(result._grad_fn, self)
-    sd, rd = self.dtype, result.dtype
-    if rd is not sd:
+    if ra.dtype != sa.dtype:
+        sd, rd = self.dtype, result.dtype
         if not _can_cast(rd, sd):
             raise RuntimeError(
                 f"result type {dt.legacy_name(rd)} can't be cast to the desired output type "

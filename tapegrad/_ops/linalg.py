@@ -233,25 +233,30 @@ def _linear_nd_nobias(x, w):
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``."""
-    _mm_dtype(input, weight)
-    x, w = input._data.shape, weight._data.shape
-    rows = math.prod(x[:-1])
+    # Each array read once (a hot path of every Linear layer); dtypes compared as NumPy dtypes.
+    xa, wa = input._data, weight._data
+    if xa.dtype != wa.dtype:
+        _mm_dtype(input, weight)
+    x, w = xa.shape, wa.shape
+    ndim = len(x)
+    rows = x[0] if ndim == 2 else math.prod(x[:-1])
     _mm_shapes(rows, x[-1], (w[1], w[0]))
     if bias is None:
-        if input.ndim == 2:
+        if ndim == 2:
             return dispatch(_linear_mm, (input, weight))
-        return dispatch(_linear_1d if input.ndim == 1 else _linear_nd_nobias, (input, weight))
-    if bias.dtype is not input.dtype:
+        return dispatch(_linear_1d if ndim == 1 else _linear_nd_nobias, (input, weight))
+    ba = bias._data
+    if ba.dtype != xa.dtype:
         raise RuntimeError(
             "self and mat2 must have the same dtype, but got "
             f"{legacy_name(bias.dtype)} and {legacy_name(input.dtype)}"
         )
-    b = bias._data.shape
+    b = ba.shape
     if len(b) == 1 and b[0] not in (1, w[0]):
         raise RuntimeError(
             f"The expanded size of the tensor ({w[0]}) must match the existing size ({b[0]}) at "
             f"non-singleton dimension 1.  Target sizes: [{rows}, {w[0]}].  Tensor sizes: {list(b)}"
         )
-    if input.ndim == 2:
+    if ndim == 2:
         return dispatch(_linear_addmm, (input, weight, bias))
     return dispatch(_linear_nd, (input, weight, bias))
