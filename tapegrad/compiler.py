@@ -276,7 +276,7 @@ class _FastPath:
         self.trainings = [m.training for m in state.modules]
         self.sizes = [len(m._parameters) + len(m._buffers) for m in state.modules]
         self.optimizers = [(o, len(o.state), len(o.param_groups)) for o in state.optimizers]
-        self.none_grads = tuple(g is None for g in state.grads)
+        self.none_grads = [g is None for g in state.grads]
         grad_ids = {id(st) for st in state.grad_storages}
         extra_ids = {id(st) for st in state.extra_storages}
         self.stable = [
@@ -315,17 +315,17 @@ class _FastPath:
                     seen.add(id(st))
                     kept.append(st)
         old = self.state
-        grads, grad_storages = [], []
-        for t, none in zip(old.owners, self.none_grads, strict=True):
-            g = t._grad
-            if (g is None) is not none:
-                return None
-            grads.append(g)
-            if g is not None:
-                grad_storages.append(g._storage)
+        grads = [t._grad for t in old.owners]
+        if [g is None for g in grads] != self.none_grads:
+            return None
+        grad_storages = [g._storage for g in grads if g is not None]
         donated = [*self.stable, *grad_storages, *old.extra_storages]
-        if len({_array_id(st) for st in donated}) != len(donated):
-            return None  # a buffer shared by two storages: the full path decides
+        # A buffer shared by two storages can be donated once: the full path decides. (An
+        # unread packed gradient has no array of its own yet: it shares nothing.)
+        arrays = [_raw_array(st) for st in donated]
+        present = [id(a) for a in arrays if a is not None]
+        if len(set(present)) != len(present):
+            return None
         state = object.__new__(_State)
         state.__dict__.update(old.__dict__)
         state.kept, state.donated, state.grads = kept, donated, grads
@@ -367,6 +367,7 @@ class _PackedStorage(Storage):
 
 _new_storage = object.__new__
 _set_array = _ARRAY_SLOT.__set__
+_get_array = _ARRAY_SLOT.__get__
 
 _UNPACKERS: dict = {}
 
@@ -384,11 +385,13 @@ def _unpack(flat, offset: int, shape: tuple):
     return f(flat, offset)
 
 
-def _array_id(st: Storage) -> int:
-    # An unsliced packed gradient is its own array (reading .array would slice it).
-    if type(st) is _PackedStorage and st._flat is not None:
-        return id(st)
-    return id(st.array)
+def _raw_array(st: Storage):
+    """The storage's array if it has one now, without running a deferred kernel or slicing a
+    packed gradient (None then: such an array is new, it shares nothing)."""
+    try:
+        return _get_array(st)
+    except AttributeError:  # a deferred storage whose kernel has not run
+        return None
 
 
 def _unused_inputs(jaxpr, passthrough: int = 0) -> set:
