@@ -385,6 +385,26 @@ def _unpack(flat, offset: int, shape: tuple):
     return f(flat, offset)
 
 
+def _owned(arrays: list, owned: dict) -> list:
+    """``arrays``, with a private copy of each one the last call did not return: donating a
+    buffer frees it, and an array made elsewhere may share its buffer with another JAX array
+    (``jax.device_put`` onto the device it is on, a kernel that forwards its input), which
+    would then be freed under its owner. Copies happen once; later calls donate what the
+    program returned."""
+    out = arrays
+    for i, a in enumerate(arrays):
+        if owned.get(id(a)) is not a:
+            if out is arrays:
+                out = list(arrays)
+            out[i] = _copy(a)
+    return out
+
+
+@jax.jit
+def _copy(a):
+    return jnp.copy(a)
+
+
 def _raw_array(st: Storage):
     """The storage's array if it has one now, without running a deferred kernel or slicing a
     packed gradient (None then: such an array is new, it shares nothing)."""
@@ -555,6 +575,7 @@ class CompiledFunction:
         self._warned_limit = False
         self._pending = None
         self._fast: _FastPath | None = None
+        self._owned: dict = {}  # id -> array of the buffers the last call returned
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
@@ -653,9 +674,12 @@ class CompiledFunction:
                     st.generation += 1
         if program.unchanged:
             live, ro = program.inputs(state.donated)
-            outs = program.jitted(live, ro, kept, hypers, key)
+            outs = program.jitted(_owned(live, self._owned), ro, kept, hypers, key)
         else:
-            outs = program.jitted([st.array for st in state.donated], kept, hypers, key)
+            donated = [st.array for st in state.donated]
+            outs = program.jitted(_owned(donated, self._owned), kept, hypers, key)
+        # The buffers this call returns are the only ones it may donate next time.
+        self._owned = {id(a): a for a in outs[0]}
         self._write_back(program, state, outs)
         return self._results(program, outs[-1])
 

@@ -376,3 +376,19 @@ def test_a_parameter_returned_unchanged_keeps_its_values():
     np.testing.assert_array_equal(same.numpy(), bias.detach().numpy())
     np.testing.assert_allclose(doubled.numpy(), 2 * bias.detach().numpy())
     np.testing.assert_allclose(total.item(), model(x).sum().item(), **F32)
+
+
+def test_an_array_sharing_a_parameters_buffer_survives_donation():
+    model = _model(14)
+    opt = tapegrad.optim.SGD(model.parameters(), lr=0.1)
+    weight = model[0].weight
+    step = tapegrad.compile(_make_step(model, opt))
+    x, y = _data(14)
+    step(x, y)  # the first step runs eagerly (it creates the gradients)
+    with pytest.warns(UserWarning, match="To copy construct from a tensor"):
+        alias = tapegrad.tensor(weight, device="cpu")  # shares weight's buffer
+    before = alias.numpy().copy()
+    for _ in range(3):
+        step(x, y)
+    np.testing.assert_array_equal(alias.numpy(), before)
+    assert not np.array_equal(weight.detach().numpy(), before)
