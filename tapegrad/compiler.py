@@ -319,13 +319,8 @@ class _FastPath:
         if [g is None for g in grads] != self.none_grads:
             return None
         grad_storages = [g._storage for g in grads if g is not None]
+        # (Two storages holding one buffer are handled where buffers are donated: _owned.)
         donated = [*self.stable, *grad_storages, *old.extra_storages]
-        # A buffer shared by two storages can be donated once: the full path decides. (An
-        # unread packed gradient has no array of its own yet: it shares nothing.)
-        arrays = [_raw_array(st) for st in donated]
-        present = [id(a) for a in arrays if a is not None]
-        if len(set(present)) != len(present):
-            return None
         state = object.__new__(_State)
         state.__dict__.update(old.__dict__)
         state.kept, state.donated, state.grads = kept, donated, grads
@@ -392,11 +387,14 @@ def _owned(arrays: list, owned: dict) -> list:
     would then be freed under its owner. Copies happen once; later calls donate what the
     program returned."""
     out = arrays
+    seen = set()
     for i, a in enumerate(arrays):
-        if owned.get(id(a)) is not a:
+        key = id(a)
+        if owned.get(key) is not a or key in seen:  # not returned by us, or donated twice
             if out is arrays:
                 out = list(arrays)
             out[i] = _copy(a)
+        seen.add(key)
     return out
 
 
