@@ -9,7 +9,8 @@ figures to compare.
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -17,24 +18,13 @@ import numpy as np
 
 import tapegrad
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import best_time
+
 try:
     import torch
 except ImportError:  # torch is only the comparison, not a dependency
     torch = None
-
-
-def _time(fn, n: int, repeats: int = 7) -> float:
-    """Best over ``repeats`` of the mean time per call, in microseconds. The minimum is the
-    figure least disturbed by other work on a shared machine."""
-    for _ in range(min(n, 200)):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        samples.append((time.perf_counter() - start) / n * 1e6)
-    return min(samples)
 
 
 def _cases(size: int):
@@ -74,11 +64,13 @@ def main() -> None:
     for name, fn, jfn, inputs in cases:
         jitted = jax.jit(jfn)
         jargs = [jnp.asarray(x) for x in inputs]
-        t_jit = _time(lambda f=jitted, a=jargs: f(*a), args.n)
-        t_taped = _time(lambda f=fn: f(tapegrad, *tg), args.n)
+        t_jit = best_time(lambda f=jitted, a=jargs: f(*a), args.n)
+        t_taped = best_time(lambda f=fn: f(tapegrad, *tg), args.n)
         with tapegrad.no_grad():
-            t_nograd = _time(lambda f=fn: f(tapegrad, *tg_nograd), args.n)
-        t_torch = _time(lambda f=fn: f(torch, *th), args.n) if torch is not None else float("nan")
+            t_nograd = best_time(lambda f=fn: f(tapegrad, *tg_nograd), args.n)
+        t_torch = float("nan")
+        if torch is not None:
+            t_torch = best_time(lambda f=fn: f(torch, *th), args.n)
         rows.append((name, t_jit, t_taped, t_nograd, t_torch))
 
     header = (
