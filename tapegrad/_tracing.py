@@ -52,6 +52,10 @@ _FIX = {
         "branch out of the compiled function"
     ),
     "number": "keep the value a tensor, or return it from the compiled function",
+    "shape": (
+        "the result's shape depends on the tensor's values: use tapegrad.where(mask, x, 0) or "
+        "masked_fill instead, or move this out of the compiled function"
+    ),
 }
 
 

@@ -392,3 +392,20 @@ def test_an_array_sharing_a_parameters_buffer_survives_donation():
         step(x, y)
     np.testing.assert_array_equal(alias.numpy(), before)
     assert not np.array_equal(weight.detach().numpy(), before)
+
+
+def test_index_tensors_trace_and_value_dependent_shapes_are_refused():
+    acc = tapegrad.zeros(5)
+
+    @tapegrad.compile
+    def add_at(i, v):
+        acc.index_add_(0, i, v)
+        return acc[i].sum()
+
+    assert add_at(tapegrad.tensor([1, 3]), tapegrad.ones(2)).item() == 2.0
+    assert add_at(tapegrad.tensor([1, 3]), tapegrad.ones(2)).item() == 4.0
+    assert acc.tolist() == [0.0, 2.0, 0.0, 2.0, 0.0]
+    with pytest.raises(UntraceableError, match="Indexing with a boolean mask"):
+        tapegrad.compile(lambda x: x[x > 0].sum())(tapegrad.ones(3))
+    with pytest.raises(UntraceableError, match=r"nonzero\(\)"):
+        tapegrad.compile(lambda x: x.nonzero())(tapegrad.ones(3))

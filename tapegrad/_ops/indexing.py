@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._ops.pointwise import _not_implemented
 from tapegrad._ops.shape import STRIDE_RULES, rule_basic_index
 from tapegrad._tensor import Tensor
+from tapegrad._tracing import host_value
 
 # A basic index is encoded statically: ("i", n) | ("s", start, stop, step) | None (new axis).
 
@@ -229,7 +231,7 @@ def _is_integer(t: Tensor) -> bool:
 def _tensor_index(item: Tensor, shape: tuple, dim: int, tensors: list) -> list:
     name = item.dtype.name
     if name in ("bool", "uint8"):
-        mask = np.asarray(item._data).astype(bool)
+        mask = host_value(item._data, "shape", "Indexing with a boolean mask").astype(bool)
         k = max(mask.ndim, 1)
         if mask.ndim == 0:
             return [("b", bool(mask))]
@@ -246,9 +248,9 @@ def _tensor_index(item: Tensor, shape: tuple, dim: int, tensors: list) -> list:
         return ["T"] * k
     if item.dtype.is_floating_point:
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-    idx = np.asarray(item._data)
     size = shape[dim]
-    if idx.size:
+    idx = None if isinstance(item._data, Tracer) else np.asarray(item._data)
+    if idx is not None and idx.size:  # a bounds check needs the values: not while tracing
         bad = idx[(idx < -size) | (idx >= size)]
         if bad.size:
             # PyTorch's index kernel moves the indexed dims to the front: it names the
@@ -265,7 +267,7 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
     """Indices of the non-zero elements: an (n, ndim) int64 tensor, or one tensor per dim."""
     from tapegrad._tensor import _wrap
 
-    idx = np.nonzero(np.asarray(input._data))
+    idx = np.nonzero(host_value(input._data, "shape", "nonzero()"))
     if as_tuple:
         return tuple(_wrap(jnp.asarray(i, jnp.int64)) for i in idx)
     return _wrap(jnp.asarray(np.stack(idx, axis=1) if idx else np.zeros((0, 0)), jnp.int64))
@@ -330,9 +332,9 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
     d = normalize_dim(dim, input.ndim)
     if index.ndim > 1 or index.dtype.name not in ("int64", "int32"):
         raise IndexError("index_add_(): Expected a long or int tensor for index")
-    idx = np.asarray(index._data)
     size = input._data.shape[d] if input.ndim else 1
-    if idx.size and (idx.min() < -size or idx.max() >= size):
+    idx = None if isinstance(index._data, Tracer) else np.asarray(index._data)
+    if idx is not None and idx.size and (idx.min() < -size or idx.max() >= size):
         bad = int(idx.min()) if idx.min() < -size else int(idx.max())
         raise IndexError(
             f"index out of range in self: index {bad} for dimension {d} of size {size}"
