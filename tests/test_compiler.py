@@ -409,3 +409,23 @@ def test_index_tensors_trace_and_value_dependent_shapes_are_refused():
         tapegrad.compile(lambda x: x[x > 0].sum())(tapegrad.ones(3))
     with pytest.raises(UntraceableError, match=r"nonzero\(\)"):
         tapegrad.compile(lambda x: x.nonzero())(tapegrad.ones(3))
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_plain_model_after_an_eager_warm_up_matches_eager(name):
+    # The backward's structure is seen before the trace (eager steps), so the engine's replay
+    # cache must not run inside the trace.
+    def plain(seed):
+        tapegrad.manual_seed(seed)
+        return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    eager_model, compiled_model = plain(15), plain(15)
+    eager_opt = OPTIMIZERS[name](eager_model.parameters())
+    compiled_opt = OPTIMIZERS[name](compiled_model.parameters())
+    eager_step = _make_step(eager_model, eager_opt)
+    compiled_step = tapegrad.compile(_make_step(compiled_model, compiled_opt))
+    x, y = _data(15)
+    for _ in range(5):
+        expected = eager_step(x, y).item()  # eager first: its replay plan exists at the trace
+        np.testing.assert_allclose(compiled_step(x, y).item(), expected, **F32)
+    _assert_same_state(compiled_model, eager_model, compiled_opt, eager_opt)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from tapegrad import _tracing
 from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, release
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad.autograd.graph import AccumulateGrad
@@ -176,7 +177,9 @@ def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
     """Run ``backward`` from the edge ``root`` as one jitted replay if its graph's structure
     has been seen before; False (nothing done) when the engine must run it."""
     node, nr = root
-    if type(node) is AccumulateGrad:
+    if type(node) is AccumulateGrad or _tracing.compile_depth:
+        # Inside tapegrad.compile the whole step is one program already: the engine's
+        # per-node VJPs trace into it (a cached replay would bring its own captured arrays).
         return False
     found = _walk(node)
     if found is None:
