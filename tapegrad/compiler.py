@@ -19,6 +19,7 @@ that forward.
 from __future__ import annotations
 
 import contextlib
+import math
 import types
 import warnings
 from collections.abc import Callable
@@ -274,7 +275,8 @@ class _FastPath:
         self.modes = (_mode.grad_enabled, _mode.inference)
         self.module_list = state.modules
         self.trainings = [m.training for m in state.modules]
-        self.sizes = [len(m._parameters) + len(m._buffers) for m in state.modules]
+        self.dicts = [(m._parameters, m._buffers) for m in state.modules]
+        self.sizes = [len(p) + len(b) for p, b in self.dicts]
         self.optimizers = [(o, len(o.state), len(o.param_groups)) for o in state.optimizers]
         self.none_grads = [g is None for g in state.grads]
         grad_ids = {id(st) for st in state.grad_storages}
@@ -296,7 +298,7 @@ class _FastPath:
         mods = self.module_list
         if [m.training for m in mods] != self.trainings:
             return None
-        if [len(m._parameters) + len(m._buffers) for m in mods] != self.sizes:
+        if [len(p) + len(b) for p, b in self.dicts] != self.sizes:
             return None
         for o, n_state, n_groups in self.optimizers:
             if len(o.state) != n_state or len(o.param_groups) != n_groups:
@@ -367,8 +369,42 @@ _get_array = _ARRAY_SLOT.__get__
 _UNPACKERS: dict = {}
 
 
+class _PackedParam(Storage):
+    """A donated storage between compiled calls: its array is one slice of the flat buffer
+    the last call returned (the ``array`` slot holds ``(flat, offset, shape)``), so a step
+    takes and returns one array per dtype instead of one per parameter. Reading or writing
+    ``array`` turns it back into a plain ``Storage``."""
+
+    __slots__ = ()
+
+    @property
+    def array(self):
+        flat, offset, shape = _ARRAY_SLOT.__get__(self)
+        a = _unpack(flat, offset, shape)
+        _ARRAY_SLOT.__set__(self, a)
+        self.__class__ = Storage
+        _PACK_EPOCH[0] += 1
+        return a
+
+    @array.setter
+    def array(self, value) -> None:
+        _ARRAY_SLOT.__set__(self, value)
+        self.__class__ = Storage
+        _PACK_EPOCH[0] += 1
+
+
+# Bumped whenever a packed storage is unpacked or rewritten, and by every write-back: while it
+# has not moved, the flat buffers a program returned still back its storages.
+_PACK_EPOCH = [0]
+
+
 def _unpack(flat, offset: int, shape: tuple):
-    key = (shape, flat.dtype)
+    with jax.ensure_compile_time_eval():  # also inside a trace: the result is kept
+        return _unpacker(shape, flat.dtype)(flat, offset)
+
+
+def _unpacker(shape: tuple, dtype):
+    key = (shape, dtype)
     f = _UNPACKERS.get(key)
     if f is None:
         size = 1
@@ -377,7 +413,7 @@ def _unpack(flat, offset: int, shape: tuple):
         f = _UNPACKERS[key] = jax.jit(
             lambda flat, offset: jax.lax.dynamic_slice(flat, (offset,), (size,)).reshape(shape)
         )
-    return f(flat, offset)
+    return f
 
 
 def _owned(arrays: list, owned: dict) -> list:
@@ -524,37 +560,89 @@ class _Program:
         self.ro: list[int] = []  # read-only positions still passed (read by the program)
 
     def split(self, traced: Callable, avals: list) -> None:
-        """Replace the program by one taking the storages it only reads as plain inputs, and
-        not taking at all those it never reads (such as last step's ``.grad`` when the step
-        starts with ``zero_grad()``: a packed gradient is then never sliced)."""
+        """Replace the program by its final signature: the storages it writes (live) are
+        donated, small ones packed into one flat buffer per dtype; the storages it only reads
+        are plain inputs; those it never reads (such as last step's ``.grad`` when the step
+        starts with ``zero_grad()``) are not inputs at all."""
         n = len(avals)
         unchanged = set(self.unchanged)
         dead = unchanged & self.unused
         self.ro = [i for i in self.unchanged if i not in dead]
-        self._live = [i for i in range(n) if i not in unchanged]
-        ro, live = self.ro, self._live
+        live = [i for i in range(n) if i not in unchanged]
+        self.big = [i for i in live if math.prod(avals[i][0]) > _PACK_LIMIT]
+        groups: dict = {}
+        for i in live:
+            shape, dtype = avals[i]
+            if math.prod(shape) <= _PACK_LIMIT:
+                group = groups.setdefault(jnp.dtype(dtype), [])
+                offset = group[-1][1] + math.prod(group[-1][2]) if group else 0
+                group.append((i, offset, shape))
+        self.groups = list(groups.values())
+        ro, big, packed = self.ro, self.big, self.groups
         dead_avals = [(i, avals[i]) for i in sorted(dead)]
 
+        n_big = len(big)
+
         def body(live_arrays, ro_arrays, kept, hypers, key):
+            # One donated list (the big arrays, then the flat buffers): a donated argument
+            # with no arrays at all trips jax.jit's cached call.
+            big_arrays, flats = live_arrays[:n_big], live_arrays[n_big:]
             full = [None] * n
             for i, a in zip(ro, ro_arrays, strict=True):
                 full[i] = a
-            for i, a in zip(live, live_arrays, strict=True):
+            for i, a in zip(big, big_arrays, strict=True):
                 full[i] = a
+            for flat, group in zip(flats, packed, strict=True):
+                for i, offset, shape in group:
+                    size = math.prod(shape)
+                    full[i] = jax.lax.slice(flat, (offset,), (offset + size,)).reshape(shape)
             for i, (shape, dtype) in dead_avals:
                 full[i] = jnp.zeros(shape, dtype)  # never read: XLA drops it
             out_donated, *rest = traced(full, kept, hypers, key)
-            return ([out_donated[i] for i in live], *rest)
+            out_flats = [
+                jnp.concatenate([out_donated[i].reshape(-1) for i, _, _ in group])
+                for group in packed
+            ]
+            return (([out_donated[i] for i in big], out_flats), *rest)
 
         self.jitted = jax.jit(body, donate_argnums=(0,))
+        self.last_flats = None
+        self.flat_epoch = -1
 
-    def partition(self, donated: list) -> tuple[list, list]:
-        """The donated arrays split into the written (live) and the read-only ones."""
-        return [donated[i] for i in self._live], [donated[i] for i in self.ro]
+    def inputs(self, storages: list, owned: dict) -> tuple:
+        """The call's inputs straight from the storages: the flat buffers the last call
+        returned when they still back the packed storages, otherwise new ones (marked owned:
+        made here, they may be donated)."""
+        flats = self.last_flats
+        if flats is None or self.flat_epoch != _PACK_EPOCH[0] or not self._still_packed(storages):
+            flats = []
+            for group in self.groups:
+                flat = _concat_flat(len(group))(*[storages[i].array for i, _, _ in group])
+                owned[id(flat)] = flat
+                flats.append(flat)
+        big = [storages[i].array for i in self.big]
+        return big, flats, [storages[i].array for i in self.ro]
 
-    def inputs(self, storages: list) -> tuple[list, list]:
-        """``partition`` straight from the storages: a dead one's array is never read."""
-        return [storages[i].array for i in self._live], [storages[i].array for i in self.ro]
+    def _still_packed(self, storages: list) -> bool:
+        for flat, group in zip(self.last_flats, self.groups, strict=True):
+            for i, offset, _ in group:
+                st = storages[i]
+                if type(st) is not _PackedParam:
+                    return False
+                marker = _ARRAY_SLOT.__get__(st)
+                if marker[0] is not flat or marker[1] != offset:
+                    return False
+        return True
+
+
+_CONCATS: dict = {}
+
+
+def _concat_flat(n: int) -> Callable:
+    f = _CONCATS.get(n)
+    if f is None:
+        f = _CONCATS[n] = jax.jit(lambda *arrays: jnp.concatenate([a.reshape(-1) for a in arrays]))
+    return f
 
 
 # ----- compiled functions ----------------------------------------------------------------------
@@ -657,27 +745,33 @@ class CompiledFunction:
                 del self._programs[state.key]
                 self.trace_count -= 1
                 return self.fn(*args, **kwargs)
-            if program.unchanged:
-                # Storages the program only reads are neither donated nor returned: trace a
-                # program with that signature (the Python function runs once more).
-                snapshot.restore()
-                self.trace_count -= 1
-                program.split(self._traced, [(a.shape, a.dtype) for a in donated])
-                live, ro = program.partition(donated)
-                self._trace(program, state, args, kwargs, (live, ro, kept, hypers, key))
-            # Storages the program does not write still hold the trace's tracers.
-            for st, a in zip((*state.kept, *state.donated), (*kept, *donated), strict=True):
-                if isinstance(st.array, jax.core.Tracer):
-                    st.array = a
-                    st.generation += 1
-        if program.unchanged:
-            live, ro = program.inputs(state.donated)
-            outs = program.jitted(_owned(live, self._owned), ro, kept, hypers, key)
+            # The final signature (packed, read-only and unread storages): the Python
+            # function runs once more, on it, in the call below.
+            snapshot.restore()
+            self.trace_count -= 1
+            program.split(self._traced, [(a.shape, a.dtype) for a in donated])
+            first_split_call = True
         else:
-            donated = [st.array for st in state.donated]
-            outs = program.jitted(_owned(donated, self._owned), kept, hypers, key)
+            first_split_call = False
+        owned = self._owned
+        big, flats, ro = program.inputs(state.donated, owned)
+        inputs = (_owned([*big, *flats], owned), ro, kept, hypers, key)
+        if first_split_call:  # this call traces the final program (not jit(...).trace())
+            self._pending = (program, state, args, kwargs)
+            try:
+                outs = program.jitted(*inputs)
+            except BaseException:
+                if program.snapshot is not None:
+                    program.snapshot.restore()
+                raise
+            finally:
+                self._pending = None
+                program.snapshot = None
+        else:
+            outs = program.jitted(*inputs)
         # The buffers this call returns are the only ones it may donate next time.
-        self._owned = {id(a): a for a in outs[0]}
+        out_big, out_flats = outs[0]
+        self._owned = {id(a): a for a in (*out_big, *out_flats)}
         self._write_back(program, state, outs)
         return self._results(program, outs[-1])
 
@@ -837,13 +931,26 @@ class CompiledFunction:
                 )
 
     def _write_back(self, program: _Program, state: _State, outs: tuple) -> None:
-        out_donated, out_kept, out_grads, out_state, key, _ = outs
-        written = state.donated
-        if program.unchanged:
-            written = [written[i] for i in program._live]
-        for st, a in zip(written, out_donated, strict=True):
+        (out_big, out_flats), out_kept, out_grads, out_state, key, _ = outs
+        donated = state.donated
+        for i, a in zip(program.big, out_big, strict=True):
+            st = donated[i]
             st.array = a
             st.generation += 1
+        _PACK_EPOCH[0] += 1
+        set_slot, packed_cls = _set_array, _PackedParam
+        for flat, group in zip(out_flats, program.groups, strict=True):
+            for i, offset, shape in group:
+                st = donated[i]
+                kind = type(st)
+                if kind is packed_cls or kind is Storage:
+                    set_slot(st, (flat, offset, shape))
+                    st.__class__ = packed_cls
+                else:  # a storage of another kind keeps a plain array
+                    st.array = _unpack(flat, offset, shape)
+                st.generation += 1
+        program.last_flats = out_flats
+        program.flat_epoch = _PACK_EPOCH[0]
         for i, a in zip(program.written_kept, out_kept, strict=True):
             st = state.kept[i]
             st.array = a
