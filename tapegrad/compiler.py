@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import types
 import warnings
 from collections.abc import Callable
@@ -363,6 +364,10 @@ class _PackedStorage(Storage):
 
 
 _new_storage = object.__new__
+_getrefcount = sys.getrefcount
+# References to an unshared gradient (and to its storage) during write-back: its owner's
+# ``_grad`` (or the tensor's ``_storage``), the fast path's lists, the local name, the call.
+_GRAD_REFS = 4
 _set_array = _ARRAY_SLOT.__set__
 _get_array = _ARRAY_SLOT.__get__
 
@@ -965,6 +970,23 @@ class CompiledFunction:
                 t._grad = _wrap(own[kind])
             elif kind != "same":
                 dtype, offset, shape = kind
+                old = t._grad
+                if (
+                    old is not None
+                    and not inference
+                    and _getrefcount(old) == _GRAD_REFS
+                    and type(old._storage) is _PackedStorage
+                    and _getrefcount(old._storage) == _GRAD_REFS
+                ):
+                    # Last step's gradient that nothing but its owner holds (no variable,
+                    # view or alias: the reference counts prove it): reused in place, which
+                    # nobody can tell from a new tensor, instead of allocating two objects.
+                    st = old._storage
+                    _set_array(st, None)
+                    st.generation += 1
+                    st._flat, st._offset, st._shape = flats[dtype], offset, shape
+                    old._vc = None
+                    continue
                 st = _new_storage(_PackedStorage)  # __init__'s work, inlined: 40 grads a step
                 _set_array(st, None)
                 st.generation = 0

@@ -449,3 +449,21 @@ def test_eager_reads_and_writes_between_compiled_steps_see_and_keep_the_weights(
                 eager_model[0].weight.mul_(0.5)
     _assert_same_state(compiled_model, eager_model, compiled_opt, eager_opt)
     assert compiled_step.trace_count == 1
+
+
+def test_a_gradient_someone_holds_is_never_overwritten_by_a_later_step():
+    model = _model(17)
+    opt = tapegrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    step = tapegrad.compile(_make_step(model, opt))
+    x, y = _data(17)
+    for _ in range(3):
+        step(x, y)
+    held = model[0].weight.grad
+    row = model[3].weight.grad[0]  # a view of another gradient
+    held_values, row_values = held.numpy().copy(), row.numpy().copy()
+    for _ in range(2):
+        step(x, y)
+    np.testing.assert_array_equal(held.numpy(), held_values)
+    np.testing.assert_array_equal(row.numpy(), row_values)
+    assert model[0].weight.grad is not held
+    assert model[0].weight.grad._version == 0
