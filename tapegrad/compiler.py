@@ -333,34 +333,7 @@ class _FastPath:
 
 _PACK_LIMIT = 16384  # elements: gradients up to this size share one output array
 
-_ARRAY_SLOT = Storage.array  # the base class's slot, under _PackedStorage's property
-
-
-class _PackedStorage(Storage):
-    """The storage of a ``.grad`` a compiled step returned: one slice of a flat buffer holding
-    all the step's new gradients (one output array instead of one per parameter). The slice
-    is made the first time something reads it."""
-
-    __slots__ = ("_flat", "_offset", "_shape")
-
-    def __init__(self, flat, offset: int, shape: tuple) -> None:
-        _ARRAY_SLOT.__set__(self, None)
-        self.generation = 0
-        self._flat, self._offset, self._shape = flat, offset, shape
-
-    @property
-    def array(self):
-        a = _ARRAY_SLOT.__get__(self)
-        if a is None:
-            a = _unpack(self._flat, self._offset, self._shape)
-            _ARRAY_SLOT.__set__(self, a)
-            self._flat = None
-        return a
-
-    @array.setter
-    def array(self, value) -> None:
-        _ARRAY_SLOT.__set__(self, value)
-        self._flat = None
+_ARRAY_SLOT = Storage.array  # the base class's slot, under _PackedParam's property
 
 
 _new_storage = object.__new__
@@ -369,16 +342,15 @@ _getrefcount = sys.getrefcount
 # ``_grad`` (or the tensor's ``_storage``), the fast path's lists, the local name, the call.
 _GRAD_REFS = 4
 _set_array = _ARRAY_SLOT.__set__
-_get_array = _ARRAY_SLOT.__get__
 
 _UNPACKERS: dict = {}
 
 
 class _PackedParam(Storage):
-    """A donated storage between compiled calls: its array is one slice of the flat buffer
-    the last call returned (the ``array`` slot holds ``(flat, offset, shape)``), so a step
-    takes and returns one array per dtype instead of one per parameter. Reading or writing
-    ``array`` turns it back into a plain ``Storage``."""
+    """A storage a compiled step wrote (a parameter, optimizer state, a new ``.grad``): its
+    array is one slice of a flat buffer the call returned (the ``array`` slot holds
+    ``(flat, offset, shape)``), so a step takes and returns one array per dtype instead of one
+    per tensor. Reading or writing ``array`` turns it back into a plain ``Storage``."""
 
     __slots__ = ()
 
@@ -412,9 +384,7 @@ def _unpacker(shape: tuple, dtype):
     key = (shape, dtype)
     f = _UNPACKERS.get(key)
     if f is None:
-        size = 1
-        for n in shape:
-            size *= n
+        size = math.prod(shape)
         f = _UNPACKERS[key] = jax.jit(
             lambda flat, offset: jax.lax.dynamic_slice(flat, (offset,), (size,)).reshape(shape)
         )
@@ -442,15 +412,6 @@ def _owned(arrays: list, owned: dict) -> list:
 @jax.jit
 def _copy(a):
     return jnp.copy(a)
-
-
-def _raw_array(st: Storage):
-    """The storage's array if it has one now, without running a deferred kernel or slicing a
-    packed gradient (None then: such an array is new, it shares nothing)."""
-    try:
-        return _get_array(st)
-    except AttributeError:  # a deferred storage whose kernel has not run
-        return None
 
 
 def _unused_inputs(jaxpr, passthrough: int = 0) -> set:
@@ -559,7 +520,6 @@ class _Program:
         self.creates_state = False  # the trace made .grad tensors or optimizer state appear
         self.unchanged: list[int] = []  # donated positions the trace did not write
         self.unchanged_known = False
-        self._live: list[int] = []
         self.grad_dtypes: list = []
         self.unused: set = set()  # donated positions the first trace never read
         self.ro: list[int] = []  # read-only positions still passed (read by the program)
@@ -975,22 +935,21 @@ class CompiledFunction:
                     old is not None
                     and not inference
                     and _getrefcount(old) == _GRAD_REFS
-                    and type(old._storage) is _PackedStorage
+                    and type(old._storage) in (_PackedParam, Storage)
                     and _getrefcount(old._storage) == _GRAD_REFS
                 ):
                     # Last step's gradient that nothing but its owner holds (no variable,
                     # view or alias: the reference counts prove it): reused in place, which
                     # nobody can tell from a new tensor, instead of allocating two objects.
                     st = old._storage
-                    _set_array(st, None)
+                    _set_array(st, (flats[dtype], offset, shape))
+                    st.__class__ = _PackedParam
                     st.generation += 1
-                    st._flat, st._offset, st._shape = flats[dtype], offset, shape
                     old._vc = None
                     continue
-                st = _new_storage(_PackedStorage)  # __init__'s work, inlined: 40 grads a step
-                _set_array(st, None)
+                st = _new_storage(_PackedParam)  # no __init__: 40 gradients a step
+                _set_array(st, (flats[dtype], offset, shape))
                 st.generation = 0
-                st._flat, st._offset, st._shape = flats[dtype], offset, shape
                 g = _new_tensor(Tensor)
                 g._storage = st
                 if inference:
