@@ -203,14 +203,32 @@ def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
     return view
 
 
+def output_shape_error(shape: tuple, broadcast: tuple) -> RuntimeError:
+    """PyTorch's error for an in-place result whose shape is not the tensor's own."""
+    return RuntimeError(
+        f"output with shape {list(shape)} doesn't match the broadcast shape {list(broadcast)}"
+    )
+
+
+def check_broadcast_into(shape: tuple, other: tuple) -> None:
+    """PyTorch's errors, before anything runs, for writing a value of shape ``other`` into a
+    tensor of ``shape`` in place (``copy_``, ``mul_``): it must broadcast to ``shape`` itself."""
+    from tapegrad._ops._errors import broadcast_error
+
+    err = broadcast_error([tuple(shape), tuple(other)])
+    if err is not None:
+        raise err
+    full = jnp.broadcast_shapes(tuple(shape), tuple(other))
+    if full != tuple(shape):
+        raise output_shape_error(shape, full)
+
+
 def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
     """Write the out-of-place ``result`` into ``self`` and take over its history."""
     sa, ra = self._data, result._data
     shape, rshape = sa.shape, ra.shape
     if rshape != shape:
-        raise RuntimeError(
-            f"output with shape {list(shape)} doesn't match the broadcast shape {list(rshape)}"
-        )
+        raise output_shape_error(shape, rshape)
     if result._grad_fn is not None:
         _unsave_self(result._grad_fn, self)
     if ra.dtype != sa.dtype:
@@ -330,17 +348,7 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
     """Copies ``src`` into this tensor in place, broadcasting and casting as needed."""
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
-    shape, src_shape = self._data.shape, src._data.shape
-    try:
-        target = jnp.broadcast_shapes(shape, src_shape)
-    except ValueError:
-        from tapegrad._ops._errors import broadcast_error
-
-        raise broadcast_error([shape, src_shape]) from None
-    if target != shape:
-        raise RuntimeError(
-            f"output with shape {list(shape)} doesn't match the broadcast shape {list(target)}"
-        )
+    check_broadcast_into(self._data.shape, src._data.shape)
     check_inplace(self)
     result = dispatch(_copy, (self, src))
     return apply_inplace(self, result)

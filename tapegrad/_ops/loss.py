@@ -18,6 +18,7 @@ from tapegrad._ops import pointwise as pw
 from tapegrad._ops import reduction as rd
 from tapegrad._ops._errors import broadcast_error
 from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops.inplace import check_broadcast_into
 from tapegrad._ops.norm import check_not_requiring_grad
 from tapegrad._tensor import Tensor
 
@@ -597,18 +598,6 @@ def _bce_with_logits(x, t, w, pos_w, has_weight, has_pos_weight, reduction):
     return _apply_reduction(loss, reduction)
 
 
-def _check_in_place_broadcast(shape: tuple, other: tuple) -> None:
-    """PyTorch's errors for ``loss.mul_(other)``: ``other`` must broadcast to ``shape``."""
-    err = broadcast_error([shape, other])
-    if err is not None:
-        raise err
-    full = tuple(np.broadcast_shapes(shape, other))
-    if full != shape:
-        raise RuntimeError(
-            f"output with shape {list(shape)} doesn't match the broadcast shape {list(full)}"
-        )
-
-
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -637,7 +626,8 @@ def binary_cross_entropy_with_logits(
         err = broadcast_error([tuple(pos_weight.shape), tuple(target.shape)])
         if err is not None:
             raise err
-        _check_in_place_broadcast(shape, tuple(np.broadcast_shapes(pos_weight.shape, shape)))
+        # PyTorch's composite multiplies the loss in place by these (``loss.mul_(...)``)
+        check_broadcast_into(shape, tuple(np.broadcast_shapes(pos_weight.shape, shape)))
     result = dt.result_type(input, target)
     if not target.dtype.is_floating_point:
         raise RuntimeError(
@@ -645,7 +635,7 @@ def binary_cross_entropy_with_logits(
             f"{dt.legacy_name(target.dtype)}"
         )
     if weight is not None:
-        _check_in_place_broadcast(shape, tuple(weight.shape))
+        check_broadcast_into(shape, tuple(weight.shape))
     statics = (
         ("has_weight", weight is not None),
         ("has_pos_weight", pos_weight is not None),
