@@ -86,11 +86,20 @@ def rebase_error(view: Tensor, indirect: bool) -> RuntimeError:
     return RuntimeError(msg + _REBASE_ADVICE[creation])
 
 
-def _overlaps(self: Tensor) -> bool:
-    from tapegrad._ops.shape import layout
+_OVERLAPS: dict = {}
 
-    shape, strides = layout(self)
-    return any(s == 0 and n > 1 for n, s in zip(shape, strides, strict=True))
+
+def _overlaps(self: Tensor) -> bool:
+    """True if the view has a stride-0 dim of size > 1 (an expanded view). It depends only
+    on the view's chain and its base's shape, so it is computed once per pair."""
+    key = (self._view.chain, self._storage.array.shape)
+    found = _OVERLAPS.get(key)
+    if found is None:
+        from tapegrad._ops.shape import layout
+
+        shape, strides = layout(self)
+        found = _OVERLAPS[key] = any(s == 0 and n > 1 for n, s in zip(shape, strides, strict=True))
+    return found
 
 
 def check_inplace(self: Tensor, overlap_ok: bool = False) -> None:
