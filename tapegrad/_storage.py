@@ -12,6 +12,9 @@ __all__ = ["DeferredStorage", "Storage", "VersionCounter"]
 
 class Storage:
     __slots__ = ("array", "generation")
+    # A gradient storage that shares its buffer with others (made by tapegrad.compile): reading
+    # the tensor through ``Tensor.grad`` calls ``pin()`` first, so later steps leave it alone.
+    pin_on_read = False
 
     def __init__(self, array) -> None:
         self.array = array

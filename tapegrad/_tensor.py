@@ -18,7 +18,7 @@ from tapegrad._device import device as _device_cls
 from tapegrad._device import from_jax_device
 from tapegrad._grad_mode import state as _mode
 from tapegrad._storage import Storage, VersionCounter
-from tapegrad._tracing import host_value
+from tapegrad._tracing import host_value, structure_version
 
 __all__ = ["Size", "Tensor"]
 
@@ -206,6 +206,7 @@ class Tensor:
                 "allowed."
             )
         self._requires_grad = value
+        structure_version[0] += 1
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Change if autograd should record operations on this tensor: sets it in place.
@@ -233,7 +234,10 @@ class Tensor:
     def grad(self) -> Tensor | None:
         if self._history() is not None and not self._retains_grad:
             warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
-        return self._grad
+        g = self._grad
+        if g is not None and g._storage.pin_on_read:
+            g._storage.pin()
+        return g
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
@@ -339,6 +343,7 @@ class Tensor:
         self._grad_fn = None
         self._requires_grad = False
         self._output_nr = 0
+        structure_version[0] += 1
         return self
 
     def _is_view(self) -> bool:
@@ -356,6 +361,7 @@ class Tensor:
         self._storage = value._storage
         self._view = value._view
         self._meta = None
+        structure_version[0] += 1
 
     # ----- conversion to Python / NumPy ---------------------------------------------------
     def item(self) -> float | int | bool:

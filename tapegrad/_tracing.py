@@ -23,6 +23,12 @@ _SKIP = (_PACKAGE_DIR, os.path.dirname(os.path.abspath(np.__file__)))
 # How many tapegrad.compile traces are running (set by tapegrad.compile).
 compile_depth = 0
 
+# Bumped whenever the state tapegrad.compile lifts may have changed its layout: a module
+# attribute set or deleted (a parameter, buffer, submodule or ``training``), a tensor's storage
+# swapped (``x.data = y``) or its ``requires_grad`` changed. While it stands still, a compiled
+# function's next call reuses the last call's layout instead of walking every module again.
+structure_version = [0]
+
 
 class UntraceableError(RuntimeError):
     """Code that needs a tensor's value ran where the value is not known: inside

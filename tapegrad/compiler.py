@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
+import operator
 import types
 import warnings
 from collections.abc import Callable
@@ -235,6 +235,7 @@ class _State:
                 donated_arrays.add(id(st.array))
                 self.donated.append(st)
         self.grads = grads
+        self.stable = None  # the fast path's list of the donated storages that stay put
         self.arg_storages = [storages[k] for k in order if k in arg_ids]
         self.grad_storages = [g._storage for g in grads if g is not None]
         self.extra_storages = list(fn._extra_storages)
@@ -263,6 +264,10 @@ class _State:
         return values
 
 
+_GET_GRAD = operator.attrgetter("_grad")
+_GET_STORAGE = operator.attrgetter("_storage")
+
+
 class _FastPath:
     """The structure of the last call's state, checked cheaply on the next call: while it holds,
     only the per-call parts (the arguments' and the gradients' storages) are gathered again,
@@ -273,13 +278,16 @@ class _FastPath:
         self.n_args = len(args)
         self.static = _static_key((args, {}))
         self.views = tuple(_view_chain(a) for a in args)
+        # Arguments that are all plain tensors (the usual x, y) are checked in one loop.
+        plain = all(type(a) is Tensor and a._view is None for a in args)
+        self.plain_args = [a._requires_grad for a in args] if plain else None
         self.modes = (_mode.grad_enabled, _mode.inference)
-        self.module_list = state.modules
-        self.trainings = [m.training for m in state.modules]
-        self.dicts = [(m._parameters, m._buffers) for m in state.modules]
-        self.sizes = [len(p) + len(b) for p, b in self.dicts]
+        # Modules' parameters, buffers, submodules and training flags, tensors' storages and
+        # requires_grad: unchanged while the structure version is.
+        self.structure = _tracing.structure_version[0]
         self.optimizers = [(o, len(o.state), len(o.param_groups)) for o in state.optimizers]
         self.none_grads = [g is None for g in state.grads]
+        self.all_grads = not any(self.none_grads)
         grad_ids = {id(st) for st in state.grad_storages}
         extra_ids = {id(st) for st in state.extra_storages}
         self.stable = [
@@ -294,80 +302,133 @@ class _FastPath:
     def refresh(self, args: tuple, kwargs: dict) -> _State | None:
         if not self.usable or kwargs or len(args) != self.n_args:
             return None
+        if _tracing.structure_version[0] != self.structure:
+            return None
         if (_mode.grad_enabled, _mode.inference) != self.modes:
-            return None
-        mods = self.module_list
-        if [m.training for m in mods] != self.trainings:
-            return None
-        if [len(p) + len(b) for p, b in self.dicts] != self.sizes:
             return None
         for o, n_state, n_groups in self.optimizers:
             if len(o.state) != n_state or len(o.param_groups) != n_groups:
                 return None
-        if _static_key((args, {})) != self.static:
-            return None
-        if tuple(_view_chain(a) for a in args) != self.views:
+        plain = self.plain_args
+        if plain is not None:
+            for a, requires_grad in zip(args, plain, strict=True):
+                if type(a) is not Tensor or a._view is not None:
+                    return None
+                if a._requires_grad is not requires_grad:
+                    return None
+        elif _static_key((args, {})) != self.static or (
+            tuple(_view_chain(a) for a in args) != self.views
+        ):
             return None
         kept, seen = [], set()
+        stable_ids = self.stable_ids
         for a in args:
             if isinstance(a, Tensor):
                 st = a._storage
-                if id(st) in self.stable_ids:
+                if id(st) in stable_ids:
                     return None
                 if id(st) not in seen:
                     seen.add(id(st))
                     kept.append(st)
         old = self.state
-        grads = [t._grad for t in old.owners]
-        if [g is None for g in grads] != self.none_grads:
-            return None
-        grad_storages = [g._storage for g in grads if g is not None]
+        grads = list(map(_GET_GRAD, old.owners))
+        if self.all_grads:
+            try:  # a None among them has no storage
+                grad_storages = list(map(_GET_STORAGE, grads))
+            except AttributeError:
+                return None
+        else:
+            if [g is None for g in grads] != self.none_grads:
+                return None
+            grad_storages = [g._storage for g in grads if g is not None]
         # (Two storages holding one buffer are handled where buffers are donated: _owned.)
         donated = [*self.stable, *grad_storages, *old.extra_storages]
         state = object.__new__(_State)
         state.__dict__.update(old.__dict__)
         state.kept, state.donated, state.grads = kept, donated, grads
         state.arg_storages, state.grad_storages = kept, grad_storages
+        state.stable = self.stable
         return state
 
 
 _PACK_LIMIT = 16384  # elements: gradients up to this size share one output array
 
-_ARRAY_SLOT = Storage.array  # the base class's slot, under _PackedParam's property
-
-
-_new_storage = object.__new__
-_getrefcount = sys.getrefcount
-# References to an unshared gradient (and to its storage) during write-back: its owner's
-# ``_grad`` (or the tensor's ``_storage``), the fast path's lists, the local name, the call.
-_GRAD_REFS = 4
+_ARRAY_SLOT = Storage.array  # the base class's slots, under _PackedParam's properties
+_GEN_SLOT = Storage.generation
 _set_array = _ARRAY_SLOT.__set__
+_set_gen = _GEN_SLOT.__set__
+_new_storage = object.__new__
 
 _UNPACKERS: dict = {}
 
 
+class _Box:
+    """One flat buffer a compiled step returned (one dtype's small parameters, optimizer state
+    or gradients), shared by the storages packed in it. When the next call writes the same
+    storages, the write-back replaces ``flat`` and bumps ``gen`` once for all of them."""
+
+    __slots__ = ("flat", "gen")
+
+    def __init__(self, flat) -> None:
+        self.flat = flat
+        self.gen = 0
+
+
 class _PackedParam(Storage):
-    """A storage a compiled step wrote (a parameter, optimizer state, a new ``.grad``): its
-    array is one slice of a flat buffer the call returned (the ``array`` slot holds
-    ``(flat, offset, shape)``), so a step takes and returns one array per dtype instead of one
-    per tensor. Reading or writing ``array`` turns it back into a plain ``Storage``."""
+    """A storage a compiled step wrote (a parameter, optimizer state): its array is one slice
+    of a flat buffer the call returned (the ``array`` slot holds ``(box, offset, shape)``), so
+    a step takes and returns one array per dtype instead of one per tensor. Its generation is
+    its own count plus the box's. Reading or writing ``array`` turns it back into a plain
+    ``Storage``."""
 
     __slots__ = ()
 
     @property
     def array(self):
-        flat, offset, shape = _ARRAY_SLOT.__get__(self)
-        a = _unpack(flat, offset, shape)
-        _ARRAY_SLOT.__set__(self, a)
-        self.__class__ = Storage
-        _PACK_EPOCH[0] += 1
+        box, offset, shape = _ARRAY_SLOT.__get__(self)
+        a = _unpack(box.flat, offset, shape)
+        self._settle(a)
         return a
 
     @array.setter
     def array(self, value) -> None:
-        _ARRAY_SLOT.__set__(self, value)
+        self._settle(value)
+
+    @property
+    def generation(self) -> int:
+        return _GEN_SLOT.__get__(self) + _ARRAY_SLOT.__get__(self)[0].gen
+
+    @generation.setter
+    def generation(self, value: int) -> None:
+        _set_gen(self, value - _ARRAY_SLOT.__get__(self)[0].gen)
+
+    def _settle(self, array) -> None:
+        generation = self.generation
+        _set_array(self, array)
         self.__class__ = Storage
+        _set_gen(self, generation)
         _PACK_EPOCH[0] += 1
+
+
+class _PackedGrad(_PackedParam):
+    """A new ``.grad`` a compiled step made, packed like a parameter. The next step writes a
+    new gradient into the same object (a fresh tensor in PyTorch, but nobody can tell) unless
+    someone read it through ``Tensor.grad``: that read pins it to its own array first."""
+
+    __slots__ = ()
+    pin_on_read = True
+
+    def pin(self) -> None:
+        self.array  # noqa: B018  (reading unpacks it)
+
+
+def _pack(st: Storage, box: _Box, offset: int, shape: tuple) -> None:
+    """Make ``st`` (a plain or packed storage) one slice of ``box``, as a write: its
+    generation moves on."""
+    generation = st.generation
+    _set_array(st, (box, offset, shape))
+    st.__class__ = _PackedParam
+    _set_gen(st, generation + 1 - box.gen)
 
 
 # Bumped whenever a packed storage is unpacked or rewritten, and by every write-back: while it
@@ -543,6 +604,7 @@ class _Program:
                 offset = group[-1][1] + math.prod(group[-1][2]) if group else 0
                 group.append((i, offset, shape))
         self.groups = list(groups.values())
+        self.max_packed = max((i for group in self.groups for i, _, _ in group), default=-1)
         ro, big, packed = self.ro, self.big, self.groups
         dead_avals = [(i, avals[i]) for i in sorted(dead)]
 
@@ -571,15 +633,30 @@ class _Program:
             return (([out_donated[i] for i in big], out_flats), *rest)
 
         self.jitted = jax.jit(body, donate_argnums=(0,))
-        self.last_flats = None
+        self.boxes: list[_Box] = []  # the parameters' flat buffers, one per dtype
+        self.grad_boxes: list[_Box] = []
+        self.last_grads: list | None = None  # the .grad objects the last write-back left
         self.flat_epoch = -1
+        self.flat_stable = None
+        self.same = False
 
-    def inputs(self, storages: list, owned: dict) -> tuple:
+    def inputs(self, state: _State, owned: dict) -> tuple:
         """The call's inputs straight from the storages: the flat buffers the last call
         returned when they still back the packed storages, otherwise new ones (marked owned:
         made here, they may be donated)."""
-        flats = self.last_flats
-        if flats is None or self.flat_epoch != _PACK_EPOCH[0] or not self._still_packed(storages):
+        storages = state.donated
+        boxes = self.boxes
+        # Nothing packed was read or written since our write-back (the epoch), and the packed
+        # positions are the same storages (the same fast-path layout): no need to look.
+        self.same = same = (
+            self.flat_epoch == _PACK_EPOCH[0]
+            and state.stable is not None
+            and state.stable is self.flat_stable
+            and self.max_packed < len(state.stable)
+        )
+        if same or (boxes and self.flat_epoch == _PACK_EPOCH[0] and self._still_packed(storages)):
+            flats = [box.flat for box in boxes]
+        else:
             flats = []
             for group in self.groups:
                 flat = _concat_flat(len(group))(*[storages[i].array for i, _, _ in group])
@@ -589,13 +666,13 @@ class _Program:
         return big, flats, [storages[i].array for i in self.ro]
 
     def _still_packed(self, storages: list) -> bool:
-        for flat, group in zip(self.last_flats, self.groups, strict=True):
+        for box, group in zip(self.boxes, self.groups, strict=True):
             for i, offset, _ in group:
                 st = storages[i]
                 if type(st) is not _PackedParam:
                     return False
                 marker = _ARRAY_SLOT.__get__(st)
-                if marker[0] is not flat or marker[1] != offset:
+                if marker[0] is not box or marker[1] != offset:
                     return False
         return True
 
@@ -719,7 +796,7 @@ class CompiledFunction:
         else:
             first_split_call = False
         owned = self._owned
-        big, flats, ro = program.inputs(state.donated, owned)
+        big, flats, ro = program.inputs(state, owned)
         inputs = (_owned([*big, *flats], owned), ro, kept, hypers, key)
         if first_split_call:  # this call traces the final program (not jit(...).trace())
             self._pending = (program, state, args, kwargs)
@@ -902,26 +979,61 @@ class CompiledFunction:
             st = donated[i]
             st.array = a
             st.generation += 1
+        fresh = program.flat_epoch == _PACK_EPOCH[0]  # nothing packed was touched since
         _PACK_EPOCH[0] += 1
-        set_slot, packed_cls = _set_array, _PackedParam
-        for flat, group in zip(out_flats, program.groups, strict=True):
-            for i, offset, shape in group:
-                st = donated[i]
-                kind = type(st)
-                if kind is packed_cls or kind is Storage:
-                    set_slot(st, (flat, offset, shape))
-                    st.__class__ = packed_cls
-                else:  # a storage of another kind keeps a plain array
-                    st.array = _unpack(flat, offset, shape)
-                st.generation += 1
-        program.last_flats = out_flats
-        program.flat_epoch = _PACK_EPOCH[0]
+        if program.same:  # the same storages as last call, still packed in the same boxes
+            for box, flat in zip(program.boxes, out_flats, strict=True):
+                box.flat = flat
+                box.gen += 1
+        else:
+            program.boxes = boxes = [_Box(flat) for flat in out_flats]
+            for box, group in zip(boxes, program.groups, strict=True):
+                for i, offset, shape in group:
+                    st = donated[i]
+                    kind = type(st)
+                    if kind is _PackedParam or kind is Storage:
+                        _pack(st, box, offset, shape)
+                    else:  # a storage of another kind keeps a plain array
+                        st.array = _unpack(box.flat, offset, shape)
+                        st.generation += 1
+        program.flat_stable = state.stable
         for i, a in zip(program.written_kept, out_kept, strict=True):
             st = state.kept[i]
             st.array = a
             st.generation += 1
+        self._write_grads(program, state, out_grads, fresh)
+        program.flat_epoch = _PACK_EPOCH[0]
+        for (_, (oi, gi, pi), k), a in zip(program.new_state, out_state, strict=True):
+            opt = state.optimizers[oi]
+            p = opt.param_groups[gi]["params"][pi]
+            opt.state[p][k] = _wrap(a)
+        _random.default_generator.key = key
+
+    @staticmethod
+    def _write_grads(program: _Program, state: _State, out_grads: tuple, fresh: bool) -> None:
         packed, own = out_grads
-        flats = dict(zip(program.grad_dtypes, packed, strict=True))
+        last = program.last_grads
+        grads = state.grads
+        if (
+            fresh
+            and last is not None
+            and len(last) == len(grads)
+            and all(map(operator.is_, grads, last))
+        ):
+            # The gradient tensors the last call made, unread since (a read through
+            # ``Tensor.grad`` pins one, which moves the epoch): new values, same objects.
+            for box, flat in zip(program.grad_boxes, packed, strict=True):
+                box.flat = flat
+                box.gen += 1
+            for t, kind in zip(state.owners, program.grad_layout, strict=True):
+                if type(kind) is int:
+                    t._grad = _wrap(own[kind])
+                elif kind is None:
+                    t._grad = None
+            program.last_grads = [t._grad for t in state.owners]
+            return
+        program.grad_boxes = boxes = [_Box(flat) for flat in packed]
+        by_dtype = dict(zip(program.grad_dtypes, boxes, strict=True))
         inference = _mode.inference
         for t, kind in zip(state.owners, program.grad_layout, strict=True):
             if kind is None:
@@ -930,36 +1042,15 @@ class CompiledFunction:
                 t._grad = _wrap(own[kind])
             elif kind != "same":
                 dtype, offset, shape = kind
-                old = t._grad
-                if (
-                    old is not None
-                    and not inference
-                    and _getrefcount(old) == _GRAD_REFS
-                    and type(old._storage) in (_PackedParam, Storage)
-                    and _getrefcount(old._storage) == _GRAD_REFS
-                ):
-                    # Last step's gradient that nothing but its owner holds (no variable,
-                    # view or alias: the reference counts prove it): reused in place, which
-                    # nobody can tell from a new tensor, instead of allocating two objects.
-                    st = old._storage
-                    _set_array(st, (flats[dtype], offset, shape))
-                    st.__class__ = _PackedParam
-                    st.generation += 1
-                    old._vc = None
-                    continue
-                st = _new_storage(_PackedParam)  # no __init__: 40 gradients a step
-                _set_array(st, (flats[dtype], offset, shape))
-                st.generation = 0
+                st = _new_storage(_PackedGrad)  # no __init__: 40 gradients a step
+                _set_array(st, (by_dtype[dtype], offset, shape))
+                _set_gen(st, 0)  # the box is new: its gen is 0
                 g = _new_tensor(Tensor)
                 g._storage = st
                 if inference:
                     g._is_inference = True
                 t._grad = g
-        for (_, (oi, gi, pi), k), a in zip(program.new_state, out_state, strict=True):
-            opt = state.optimizers[oi]
-            p = opt.param_groups[gi]["params"][pi]
-            opt.state[p][k] = _wrap(a)
-        _random.default_generator.key = key
+        program.last_grads = [t._grad for t in state.owners]
 
     @staticmethod
     def _results(program: _Program, arrays: list):

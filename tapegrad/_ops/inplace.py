@@ -16,6 +16,7 @@ from tapegrad._grad_mode import state as _mode
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._storage import Storage
 from tapegrad._tensor import Tensor, _new
+from tapegrad._tracing import structure_version
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 INFERENCE_INPLACE = (
@@ -209,6 +210,7 @@ def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
         view._output_nr = 0
         view._requires_grad = True
         view._attr_version = vc.value
+        structure_version[0] += 1
     return view
 
 
@@ -267,7 +269,9 @@ def apply_inplace(self: Tensor, result: Tensor) -> Tensor:
             node._add_retain_grad(result._output_nr, self)
         self._grad_fn = node
         self._output_nr = result._output_nr
-        self._requires_grad = True
+        if not self._requires_grad:
+            self._requires_grad = True
+            structure_version[0] += 1
     return self
 
 

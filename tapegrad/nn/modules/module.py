@@ -13,6 +13,7 @@ from tapegrad import _dtype as dt
 from tapegrad._grad_mode import no_grad
 from tapegrad._methods import _parse_to
 from tapegrad._tensor import Tensor
+from tapegrad._tracing import structure_version
 from tapegrad.autograd.graph import RemovableHandle
 from tapegrad.nn.parameter import Parameter
 
@@ -144,6 +145,7 @@ class Module:
                 f"cannot assign '{typename(tensor)}' object to buffer '{name}' "
                 "(torch Tensor or None required)"
             )
+        structure_version[0] += 1
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -163,6 +165,7 @@ class Module:
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
         if param is None:
+            structure_version[0] += 1
             self._parameters[name] = None
         elif not isinstance(param, Parameter):
             raise TypeError(
@@ -176,6 +179,7 @@ class Module:
                 "compute the value in the forward() method."
             )
         else:
+            structure_version[0] += 1
             self._parameters[name] = param
 
     def add_module(self, name: str, module: Module | None) -> None:
@@ -190,6 +194,7 @@ class Module:
             raise KeyError(f'module name can\'t contain ".", got: {name}')
         if name == "":
             raise KeyError('module name can\'t be empty string ""')
+        structure_version[0] += 1
         self._modules[name] = module
 
     def register_module(self, name: str, module: Module | None) -> None:
@@ -249,6 +254,8 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        structure_version[0] += 1  # tapegrad.compile re-reads its lifted state
+
         def remove_from(*dicts_or_sets) -> None:
             for d in dicts_or_sets:
                 if name in d:
@@ -305,6 +312,7 @@ class Module:
                     super().__setattr__(name, value)
 
     def __delattr__(self, name: str) -> None:
+        structure_version[0] += 1
         if name in self._parameters:
             del self._parameters[name]
         elif name in self._buffers:
