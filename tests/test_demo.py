@@ -64,7 +64,7 @@ def test_the_tutorial_loss_falls_and_eager_and_compiled_losses_agree(quick):
 def test_the_eager_and_compiled_step_times_are_printed(quick):
     text, _ = quick
     found = re.search(
-        r"^per-step time: eager (\d+) us, compiled (\d+) us, eager/compiled ", text, re.M
+        r"^per-step time: eager (\d+) us, compiled (\d+) us, ratio eager/compiled ", text, re.M
     )
     assert found
     assert int(found.group(1)) > 0
@@ -87,8 +87,8 @@ def test_the_digits_run_is_deterministic_given_the_seed(quick):
     from tapegrad.demo import _digits
 
     with contextlib.redirect_stdout(io.StringIO()):
-        again = _digits.run(4, seed=0)
-    printed = [acc for _, _, acc in _digits_rows(quick[0])]
+        again = _digits.run(2, seed=0)  # the quick run's first two epochs, again
+    printed = [acc for _, _, acc in _digits_rows(quick[0])][:2]
     assert [round(acc, 4) for acc in again.accuracies] == printed  # 1/450 apart: exact
 
 

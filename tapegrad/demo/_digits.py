@@ -41,6 +41,7 @@ def load() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def make_model(n_in: int, n_classes: int) -> nn.Module:
+    """An MLP with one hidden ReLU layer and Dropout."""
     return nn.Sequential(
         nn.Linear(n_in, HIDDEN), nn.ReLU(), nn.Dropout(DROPOUT), nn.Linear(HIDDEN, n_classes)
     )

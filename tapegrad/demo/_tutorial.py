@@ -28,6 +28,7 @@ class TutorialRun:
 
 
 def make_model() -> nn.Module:
+    """The tutorial's two-layer MLP, with PyTorch's default Linear initialisation."""
     return nn.Sequential(nn.Linear(D_IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, D_OUT))
 
 
@@ -72,6 +73,7 @@ def run(steps: int, seed: int) -> tuple[TutorialRun, TutorialRun]:
 
 
 def largest_relative_difference(a: list[float], b: list[float]) -> float:
+    """The largest ``|a - b| / max(|a|, |b|)`` over paired losses."""
     return max(abs(u - v) / max(abs(u), abs(v), 1e-30) for u, v in zip(a, b, strict=True))
 
 
@@ -90,5 +92,5 @@ def report(eager: TutorialRun, compiled: TutorialRun, every: int) -> None:
         return
     print(
         f"per-step time: eager {eager.per_step_us:.0f} us, compiled {compiled.per_step_us:.0f} us, "
-        f"eager/compiled {eager.per_step_us / compiled.per_step_us:.2f}x ({eager.timing})"
+        f"ratio eager/compiled {eager.per_step_us / compiled.per_step_us:.2f} ({eager.timing})"
     )
