@@ -114,11 +114,21 @@ def test_a_missing_dependency_exits_with_the_install_command(monkeypatch, module
     assert "pip install -e '.[demo]'" in message
 
 
-def test_bad_arguments_are_refused_by_argparse(capsys):
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--steps", "0"], "argument --steps: must be at least 1, got 0"),
+        (
+            ["--plot", "/no/such/dir/x.png"],
+            "argument --plot: directory /no/such/dir does not exist",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_before_training(capsys, argv, error):
     with pytest.raises(SystemExit) as exc:
-        main(["--steps", "0"])
+        main(argv)
     assert exc.value.code == 2
-    assert "argument --steps: must be at least 1, got 0" in capsys.readouterr().err
+    assert error in capsys.readouterr().err
 
 
 def test_python_m_tapegrad_demo_runs_the_module():

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 import time
+from pathlib import Path
 
 import jax
 
@@ -85,8 +88,19 @@ def main(argv: list[str] | None = None) -> None:
     """Runs the demo: trains the tutorial MLP eagerly and compiled, then the digits classifier,
     printing losses, test accuracy and step times; ``argv`` defaults to the command line (see
     ``python -m tapegrad.demo --help``)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.plot is not None and not Path(args.plot).parent.is_dir():
+        parser.error(f"argument --plot: directory {Path(args.plot).parent} does not exist")
     _check_dependencies(plot=args.plot is not None)
+    try:
+        _run(args)
+    except BrokenPipeError:  # the output was piped into e.g. `head`, which has exited
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        raise SystemExit(1) from None
+
+
+def _run(args: argparse.Namespace) -> None:
     from tapegrad.demo import _digits, _tutorial
 
     steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
