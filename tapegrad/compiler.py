@@ -285,6 +285,7 @@ class _FastPath:
         # Modules' parameters, buffers, submodules and training flags, tensors' storages and
         # requires_grad: unchanged while the structure version is.
         self.structure = _tracing.structure_version[0]
+        self.program: _Program | None = None
         self.optimizers = [(o, len(o.state), len(o.param_groups)) for o in state.optimizers]
         self.none_grads = [g is None for g in state.grads]
         self.all_grads = not any(self.none_grads)
@@ -728,6 +729,8 @@ class CompiledFunction:
         self.calls += 1
         fast = self._fast
         state = None if fast is None else fast.refresh(args, kwargs)
+        if state is not None and fast.program is not None:  # the steady state
+            return self._run(fast.program, state, args, kwargs)
         if state is None:
             state = _State(self, args, kwargs)
             self._fast = _FastPath(state, args) if not kwargs else None
@@ -741,13 +744,14 @@ class CompiledFunction:
                 # program is a different trace of the same Python function.
                 program.jitted = jax.jit(lambda *a, _t=self._traced: _t(*a), donate_argnums=(0,))
             try:
-                return self._run(program, state, args, kwargs)
+                result = self._run(program, state, args, kwargs)
             except _Retrace:
                 del self._programs[state.key]
                 state = _State(self, args, kwargs)
                 self._fast = None
             except UntraceableError as e:
                 del self._programs[state.key]
+                self._fast = None
                 if self.fullgraph:
                     raise
                 warnings.warn(
@@ -757,7 +761,12 @@ class CompiledFunction:
                     stacklevel=2,
                 )
                 self._eager = True
+                self._fast = None
                 return self.fn(*args, **kwargs)
+            fast = self._fast
+            if fast is not None and program.traced and self._programs.get(state.key) is program:
+                fast.program = program  # its layout's program, for the calls that follow
+            return result
         raise RuntimeError("tapegrad.compile: the state the function writes keeps changing")
 
     def _over_limit(self, args: tuple, kwargs: dict):
@@ -1054,6 +1063,10 @@ class CompiledFunction:
 
     @staticmethod
     def _results(program: _Program, arrays: list):
+        if program.result_is_tensor == [True] and jax.tree_util.treedef_is_leaf(
+            program.result_tree
+        ):
+            return _wrap(arrays[0])  # a lone tensor, as a training step returns its loss
         values = iter(arrays)
         leaves = [
             _wrap(next(values)) if is_tensor else static
