@@ -34,6 +34,7 @@ class Size(tuple):
     __str__ = __repr__
 
     def numel(self) -> int:
+        """Returns the number of elements a tensor of this shape holds."""
         n = 1
         for s in self:
             n *= s
@@ -118,6 +119,7 @@ class Tensor:
     # ----- metadata -----------------------------------------------------------------------
     @property
     def shape(self) -> Size:
+        """The size of the tensor, a ``torch.Size``: the same as ``size()``."""
         return Size(self._data.shape)
 
     def size(self, dim: int | None = None) -> Size | int:
@@ -131,19 +133,23 @@ class Tensor:
 
     @property
     def dtype(self) -> dt.dtype:
+        """The data type of the tensor's elements, such as ``torch.float32``."""
         return dt.from_numpy_dtype(self._data.dtype)
 
     @property
     def device(self) -> _device_cls:
+        """The ``torch.device`` where this tensor is."""
         (d,) = self._data.devices()
         return from_jax_device(d)
 
     @property
     def is_cuda(self) -> bool:
+        """Is ``True`` if the tensor is stored on the GPU, ``False`` otherwise."""
         return self.device.type == "cuda"
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions of the tensor: the same as ``dim()``."""
         return self._data.ndim
 
     def dim(self) -> int:
@@ -159,15 +165,19 @@ class Tensor:
     nelement = numel
 
     def element_size(self) -> int:
+        """Returns the size in bytes of an individual element."""
         return self.dtype.itemsize
 
     def is_floating_point(self) -> bool:
+        """Returns True if the data type of the tensor is a floating point data type."""
         return self.dtype.is_floating_point
 
     def is_complex(self) -> bool:
+        """Returns True if the data type of the tensor is a complex data type (never, here)."""
         return False
 
     def is_inference(self) -> bool:
+        """Returns True if the tensor is an inference tensor (created in ``inference_mode``)."""
         return self._is_inference
 
     def __len__(self) -> int:
@@ -189,6 +199,11 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
+        """Is ``True`` if gradients need to be computed for this tensor, ``False`` otherwise.
+
+        Only a leaf's flag can be set; a non-leaf's follows from the inputs of the op that made
+        it.
+        """
         return self._requires_grad
 
     @requires_grad.setter
@@ -224,14 +239,30 @@ class Tensor:
 
     @property
     def grad_fn(self):
+        """The node that created this tensor and propagates gradients to its inputs.
+
+        ``None`` for leaves. Its ``name()`` is PyTorch's (``MulBackward0``, ...) and its
+        ``next_functions`` lead to the nodes of the op's inputs.
+        """
         return self._history()
 
     @property
     def is_leaf(self) -> bool:
+        """Whether this tensor is a leaf of the graph: ``grad_fn`` is None.
+
+        Tensors that do not require grad are leaves by convention; tensors that require grad
+        are leaves when the user created them rather than an op. Only leaves have their
+        ``grad`` populated by ``backward()``.
+        """
         return self._history() is None
 
     @property
     def grad(self) -> Tensor | None:
+        """The gradient computed for this tensor by ``backward()``; ``None`` until then.
+
+        Further calls to ``backward()`` accumulate (add) gradients into it. Reading it on a
+        non-leaf that does not retain its grad returns ``None`` and warns.
+        """
         if self._history() is not None and not self._retains_grad:
             warnings.warn(NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
         g = self._grad
@@ -259,10 +290,12 @@ class Tensor:
 
     @property
     def retains_grad(self) -> bool:
+        """Is ``True`` if this non-leaf tensor will have its ``grad`` populated by backward."""
         return self._retains_grad
 
     @property
     def output_nr(self) -> int:
+        """Which output of its ``grad_fn`` this tensor is (0 for single-output ops)."""
         return self._output_nr
 
     @property
@@ -312,12 +345,15 @@ class Tensor:
     ) -> None:
         """Computes the gradient of this tensor w.r.t. graph leaves, accumulating into ``.grad``.
 
-        **Arguments:**
-        - ``gradient``: the gradient w.r.t. this tensor; needed unless it has one element.
-        - ``retain_graph``: keep the graph's saved values for another backward (defaults to
-          ``create_graph``).
-        - ``create_graph``: record the backward pass so higher-order derivatives can be taken.
-        - ``inputs``: accumulate only into these tensors' ``.grad``.
+        Args:
+            gradient: The gradient w.r.t. this tensor (the "vector" of the vector-Jacobian
+                product). Needed unless the tensor has one element.
+            retain_graph: If ``False``, the graph's saved values are freed after the pass, so a
+                second backward through it raises. Defaults to ``create_graph``.
+            create_graph: If ``True``, the backward pass is recorded, so higher-order
+                derivatives can be computed.
+            inputs (Tensor or sequence of Tensor, optional): Tensors into whose ``.grad`` the
+                gradient is accumulated; all leaves when omitted.
         """
         from tapegrad.autograd import backward
 
@@ -352,6 +388,12 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
+        """The tensor's values as a new leaf outside the graph, sharing storage.
+
+        Unlike ``detach()`` it does not share the version counter, so autograd cannot see
+        in-place writes made through it: prefer ``detach()``, or ``no_grad()`` for updates.
+        Assigning a tensor to ``data`` makes this tensor use that tensor's storage.
+        """
         return _alias(self)
 
     @data.setter
