@@ -205,7 +205,8 @@ class set_grad_enabled(_DecoratorContextManager):
 
     It takes effect when constructed, so ``set_grad_enabled(False)`` also works as a plain call.
 
-    **Arguments:** ``mode`` (bool): whether to enable grad (True) or disable it (False).
+    Args:
+        mode: Whether to enable grad (``True``) or disable it (``False``).
     """
 
     def __init__(self, mode: bool) -> None:
@@ -241,8 +242,9 @@ class inference_mode(_DecoratorContextManager):
     tensors, which can not later be saved for backward. ``inference_mode(False)`` leaves
     inference mode and enables grad mode, as PyTorch's ``InferenceMode(false)`` guard does.
 
-    **Arguments:** ``mode`` (bool or function): enable (True, the default) or disable inference
-    mode; a function is decorated with inference mode enabled (``@inference_mode``).
+    Args:
+        mode: Enable (``True``, the default) or disable inference mode. A function given here
+            is decorated with inference mode enabled (``@inference_mode``).
     """
 
     def __new__(cls, mode: bool | Callable = True):

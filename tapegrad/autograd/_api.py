@@ -156,15 +156,17 @@ def backward(
 ) -> None:
     """Computes the sum of gradients of ``tensors`` w.r.t. graph leaves into their ``.grad``.
 
-    **Arguments:**
-    - ``tensors``: tensors of which the derivative will be computed.
-    - ``grad_tensors``: the "vector" in the vector-Jacobian product, one per tensor (None for
-      scalar tensors and tensors that do not require grad).
-    - ``retain_graph``: if False the graph's saved values are freed; defaults to ``create_graph``.
-    - ``create_graph``: construct the graph of the derivative, for higher-order derivatives.
-    - ``grad_variables``: deprecated spelling of ``grad_tensors``.
-    - ``inputs``: tensors w.r.t. which the gradient is accumulated into ``.grad`` (a non-leaf
-      input starts retaining its grad); all leaves when omitted.
+    Args:
+        tensors: Tensors of which the derivative will be computed.
+        grad_tensors: The "vector" in the vector-Jacobian product, one per tensor (None for
+            scalar tensors and tensors that do not require grad).
+        retain_graph: If ``False``, the graph's saved values are freed after the pass.
+            Defaults to ``create_graph``.
+        create_graph: If ``True``, construct the graph of the derivative, allowing
+            higher-order derivatives.
+        grad_variables: Deprecated spelling of ``grad_tensors``.
+        inputs: Tensors w.r.t. which the gradient is accumulated into ``.grad`` (a non-leaf
+            input starts retaining its grad); all leaves when omitted.
     """
     global _create_graph_warned
     if grad_variables is not None:
@@ -209,10 +211,27 @@ def grad(
     """Computes and returns the sum of gradients of ``outputs`` w.r.t. ``inputs``.
 
     Nothing is accumulated into ``.grad`` (a ``retain_grad()`` tensor still records the
-    gradient passing through it). An input the outputs do not depend on raises unless
-    ``allow_unused=True``; its gradient is then None, or zeros with ``materialize_grads=True``.
-    With ``is_grads_batched`` the first dimension of every ``grad_outputs`` entry is a batch of
-    vectors, and each result gains that leading dimension. A dict of inputs gives a dict.
+    gradient passing through it).
+
+    Args:
+        outputs: Outputs of the differentiated function.
+        inputs: Inputs w.r.t. which the gradient is returned; a dict of inputs gives a dict.
+        grad_outputs: The "vector" in the vector-Jacobian product, one per output (None for
+            scalar outputs).
+        retain_graph: If ``False``, the graph's saved values are freed after the pass.
+            Defaults to ``create_graph``.
+        create_graph: If ``True``, construct the graph of the derivative, allowing
+            higher-order derivatives.
+        only_inputs: Deprecated and ignored (always True).
+        allow_unused: If ``False``, an input the outputs do not depend on raises; if ``True``
+            its gradient is None. Defaults to ``materialize_grads``.
+        is_grads_batched: If ``True``, the first dimension of every ``grad_outputs`` entry is
+            a batch of vectors, and each result gains that leading dimension.
+        materialize_grads: If ``True``, the gradient of an unused input is zeros instead of
+            None.
+
+    Returns:
+        One gradient per input, in order (or a dict, for a dict of inputs).
     """
     if materialize_grads and allow_unused is False:
         raise ValueError(
