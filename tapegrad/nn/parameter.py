@@ -28,13 +28,13 @@ class Parameter(Tensor, metaclass=_ParameterMeta):
     list of its parameters, and will appear e.g. in ``Module.parameters()``. Assigning a Tensor
     doesn't have such effect.
 
-    **Arguments:**
-    - ``data``: parameter tensor; the parameter shares its storage and version counter (as
-      ``data.detach()`` would). An empty float tensor when ``None``.
-    - ``requires_grad``: if the parameter requires gradient. ``no_grad`` does NOT affect it: the
-      Parameter still has ``requires_grad=True`` under ``no_grad``. Default: ``True``.
-
     Operations on a Parameter return plain Tensors.
+
+    Args:
+        data: Parameter tensor; the parameter shares its storage and version counter (as
+            ``data.detach()`` would). An empty float tensor when ``None``.
+        requires_grad: If the parameter requires gradient. ``no_grad`` does NOT affect it: the
+            Parameter still has ``requires_grad=True`` under ``no_grad``.
     """
 
     _is_param = True

@@ -28,13 +28,17 @@ class Identity(Module):
 class Linear(Module):
     """Applies an affine linear transformation to the incoming data: ``y = x A^T + b``.
 
-    **Arguments:**
-    - ``in_features``: size of each input sample; ``out_features``: size of each output sample.
-    - ``bias``: if ``False``, the layer will not learn an additive bias. Default: ``True``.
-
     ``weight`` (``out_features x in_features``) and ``bias`` are initialized from
     ``U(-sqrt(k), sqrt(k))`` with ``k = 1 / in_features``, as in PyTorch
     (``kaiming_uniform_(a=sqrt(5))`` on the weight).
+
+    Args:
+        in_features: Size of each input sample.
+        out_features: Size of each output sample.
+        bias: If ``False``, the layer will not learn an additive bias.
+        device (torch.device, optional): The device of the parameters.
+        dtype (torch.dtype, optional): The dtype of the parameters (the default dtype when
+            ``None``).
     """
 
     in_features: int

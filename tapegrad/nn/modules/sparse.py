@@ -16,13 +16,21 @@ __all__ = ["Embedding"]
 class Embedding(Module):
     """A simple lookup table that stores embeddings of a fixed dictionary and size.
 
-    **Arguments:**
-    - ``num_embeddings``: size of the dictionary; ``embedding_dim``: size of each embedding.
-    - ``padding_idx``: the entry at ``padding_idx`` does not contribute to the gradient and is
-      initialised to zeros.
-    - ``max_norm``, ``norm_type``, ``scale_grad_by_freq``, ``sparse``: as ``F.embedding``.
-
     ``weight`` is initialized from ``N(0, 1)``.
+
+    Args:
+        num_embeddings: Size of the dictionary of embeddings.
+        embedding_dim: The size of each embedding vector.
+        padding_idx: The entry at ``padding_idx`` does not contribute to the gradient and is
+            initialised to zeros.
+        max_norm: As ``F.embedding``: embeddings with a larger norm are renormalized.
+        norm_type: As ``F.embedding``: the p of the p-norm for ``max_norm``.
+        scale_grad_by_freq: As ``F.embedding``: scale gradients by the inverse frequency of
+            the words in the mini-batch.
+        sparse: As ``F.embedding``; the gradient is dense here.
+        device (torch.device, optional): The device of the weight.
+        dtype (torch.dtype, optional): The dtype of the weight (the default dtype when
+            ``None``).
     """
 
     def __init__(
