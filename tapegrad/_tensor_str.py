@@ -74,13 +74,13 @@ def set_printoptions(
 
 
 def get_printoptions() -> dict[str, Any]:
-    """The current print options, as keyword arguments for :func:`set_printoptions`."""
+    """The current print options, as keyword arguments for ``set_printoptions``."""
     return dataclasses.asdict(_OPTS)
 
 
 @contextlib.contextmanager
 def printoptions(**kwargs: Any) -> Iterator[None]:
-    """Temporarily change the print options; takes :func:`set_printoptions`'s arguments."""
+    """Temporarily change the print options; takes ``set_printoptions``'s arguments."""
     saved = get_printoptions()
     set_printoptions(**kwargs)
     try:

@@ -20,7 +20,7 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def relu_(input: Tensor) -> Tensor:
-    """In-place version of :func:`relu`."""
+    """In-place version of ``relu``."""
     return input.relu_()
 
 
@@ -42,7 +42,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """In-place version of :func:`leaky_relu`."""
+    """In-place version of ``leaky_relu``."""
     return _inplace.inplace(input, _leaky_relu_result, negative_slope)
 
 
