@@ -310,17 +310,17 @@ def tensor(
 ) -> Tensor:
     """Constructs a tensor with no autograd history by copying ``data``.
 
-    **Arguments:**
-    - ``data``: a Python number, a (nested) list or tuple, a NumPy array or scalar, a JAX array or
-      a tensor. Python floats become the default dtype (float32), ints int64 and bools bool;
-      arrays, NumPy scalars and tensors keep their dtype, and a list takes the promotion of its
-      items' dtypes (``[np.float64(1.5), 2]`` is float64).
-    - ``dtype``: convert to this dtype instead (floats truncate into integer dtypes).
-    - ``device``: place the tensor there (``"cpu"``, ``"cuda"``, a ``device``).
-    - ``requires_grad``: make the new leaf require grad (floating point dtypes only).
+    Args:
+        data: A Python number, a (nested) list or tuple, a NumPy array or scalar, a JAX array or a
+            tensor. Python floats become the default dtype (float32), ints int64 and bools bool;
+            arrays, NumPy scalars and tensors keep their dtype, and a list takes the promotion of
+            its items' dtypes (``[np.float64(1.5), 2]`` is float64).
+        dtype: Convert to this dtype instead (floats truncate into integer dtypes).
+        device: Place the tensor there (``"cpu"``, ``"cuda"``, a ``device``).
+        requires_grad: Make the new leaf require grad (floating point dtypes only).
 
-    **Returns:** a new leaf tensor. Copying a tensor warns, as in PyTorch: use
-    ``t.detach().clone()``.
+    Returns:
+        A new leaf tensor. Copying a tensor warns, as in PyTorch: use ``t.detach().clone()``.
     """
     dtype = _check_dtype(dtype)
     if isinstance(data, Tensor):

@@ -46,12 +46,12 @@ class _Corrupt(Exception):
 def save(obj: Any, f: FileLike) -> None:
     """Saves an object to a file: ``tapegrad.save(model.state_dict(), "model.pt")``.
 
-    **Arguments:**
-    - ``obj``: a tensor, or nested dicts / OrderedDicts / lists / tuples of tensors, Python
-      numbers, strings, None and dtypes (a module's or an optimizer's ``state_dict()``).
-    - ``f``: a path, or a binary file object open for writing.
+    Objects of any other type raise ``TypeError`` before the file is touched.
 
-    Anything else raises ``TypeError`` before the file is touched.
+    Args:
+        obj: A tensor, or nested dicts / OrderedDicts / lists / tuples of tensors, Python numbers,
+            strings, None and dtypes (a module's or an optimizer's ``state_dict()``).
+        f: A path, or a binary file object open for writing.
     """
     encoder = _Encoder()
     doc = {"format": FORMAT, "version": VERSION, "root": encoder.encode(obj, "obj")}
@@ -152,15 +152,15 @@ _CONTAINERS = {
 def load(f: FileLike, map_location: Any = None, *, weights_only: bool | None = None) -> Any:
     """Loads an object saved with ``tapegrad.save`` from a file.
 
-    **Arguments:**
-    - ``f``: a path, or a binary file object open for reading (and seekable).
-    - ``map_location``: a device (or device string) to put the tensors on; by default they
-      load on the default device.
-    - ``weights_only``: accepted for compatibility with ``torch.load``; loading never runs
-      code, whatever its value.
-
     A file that is not a tapegrad file, or is truncated or corrupt, raises ``RuntimeError``
     naming the file.
+
+    Args:
+        f: A path, or a binary file object open for reading (and seekable).
+        map_location: A device (or device string) to put the tensors on; by default they load on the
+            default device.
+        weights_only: Accepted for compatibility with ``torch.load``; loading never runs code,
+            whatever its value.
     """
     device = None
     if map_location is not None:

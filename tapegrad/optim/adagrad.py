@@ -40,16 +40,18 @@ def _adagrad_update(options, hypers, params, grads, states):
 class Adagrad(KernelOptimizer):
     """Implements the Adagrad algorithm.
 
-    **Arguments:**
-    - ``params``: iterable of parameters to optimize, or dicts defining parameter groups.
-    - ``lr``: learning rate (default: 1e-2).
-    - ``lr_decay``: learning rate decay (default: 0).
-    - ``weight_decay``: weight decay, an L2 penalty (default: 0).
-    - ``initial_accumulator_value``: initial value of the sums of squared gradients
-      (default: 0).
-    - ``eps``: term added to the denominator for numerical stability (default: 1e-10).
-    - ``maximize``: maximize the objective with respect to the params, instead of minimizing.
-    - ``foreach``, ``fused``: accepted for compatibility; every step is one fused kernel.
+    Args:
+        params: Iterable of parameters to optimize, or dicts defining parameter groups.
+        lr: Learning rate.
+        lr_decay: Learning rate decay.
+        weight_decay: Weight decay, an L2 penalty.
+        initial_accumulator_value: Initial value of the sums of squared gradients.
+        eps: Term added to the denominator for numerical stability.
+        maximize: Maximize the objective with respect to the params, instead of minimizing.
+        differentiable: Must be ``False``: the step is a fused kernel that autograd does not
+            record (``True`` raises ``NotImplementedError``).
+        foreach: Accepted for compatibility; every step is one fused kernel.
+        fused: Accepted for compatibility; every step is one fused kernel.
     """
 
     _update = staticmethod(_adagrad_update)

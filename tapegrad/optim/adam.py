@@ -55,18 +55,20 @@ def _adam_update(options, hypers, params, grads, states):
 class Adam(KernelOptimizer):
     """Implements the Adam algorithm.
 
-    **Arguments:**
-    - ``params``: iterable of parameters to optimize, or dicts defining parameter groups.
-    - ``lr``: learning rate (default: 1e-3).
-    - ``betas``: coefficients for the running averages of the gradient and its square
-      (default: (0.9, 0.999)).
-    - ``eps``: term added to the denominator for numerical stability (default: 1e-8).
-    - ``weight_decay``: weight decay, an L2 penalty (default: 0).
-    - ``amsgrad``: use the AMSGrad variant (default: False).
-    - ``maximize``: maximize the objective with respect to the params, instead of minimizing.
-    - ``decoupled_weight_decay``: decay the weights directly, as AdamW (default: False).
-    - ``foreach``, ``capturable``, ``fused``: accepted for compatibility; every step is one
-      fused kernel.
+    Args:
+        params: Iterable of parameters to optimize, or dicts defining parameter groups.
+        lr: Learning rate.
+        betas: Coefficients for the running averages of the gradient and its square.
+        eps: Term added to the denominator for numerical stability.
+        weight_decay: Weight decay, an L2 penalty.
+        amsgrad: Use the AMSGrad variant.
+        maximize: Maximize the objective with respect to the params, instead of minimizing.
+        differentiable: Must be ``False``: the step is a fused kernel that autograd does not
+            record (``True`` raises ``NotImplementedError``).
+        decoupled_weight_decay: Decay the weights directly, as AdamW.
+        foreach: Accepted for compatibility; every step is one fused kernel.
+        capturable: Accepted for compatibility; every step is one fused kernel.
+        fused: Accepted for compatibility; every step is one fused kernel.
     """
 
     _update = staticmethod(_adam_update)

@@ -120,10 +120,10 @@ class LRScheduler:
     Subclasses implement ``get_lr()``. Creating a scheduler records each group's
     ``initial_lr`` and takes the first step (epoch 0).
 
-    **Arguments:**
-    - ``optimizer``: the optimizer whose learning rates this scheduler adjusts.
-    - ``last_epoch``: the index of the last epoch seen; ``-1`` (the default) starts afresh,
-      another value resumes from a checkpoint.
+    Args:
+        optimizer: The optimizer whose learning rates this scheduler adjusts.
+        last_epoch: The index of the last epoch seen; ``-1`` (the default) starts afresh, another
+            value resumes from a checkpoint.
     """
 
     _get_lr_called_within_step: bool = False
@@ -234,11 +234,11 @@ class _LRScheduler(LRScheduler):
 class LambdaLR(LRScheduler):
     """Sets each group's learning rate to its initial lr times a given function of the epoch.
 
-    **Arguments:**
-    - ``optimizer``: the wrapped optimizer.
-    - ``lr_lambda``: a function of the epoch index returning a factor, or a list of such
-      functions, one per parameter group.
-    - ``last_epoch``: the index of the last epoch (default: -1).
+    Args:
+        optimizer: The wrapped optimizer.
+        lr_lambda: A function of the epoch index returning a factor, or a list of such functions,
+            one per parameter group.
+        last_epoch: The index of the last epoch.
     """
 
     def __init__(
@@ -293,11 +293,11 @@ class LambdaLR(LRScheduler):
 class StepLR(LRScheduler):
     """Decays each group's learning rate by ``gamma`` every ``step_size`` epochs.
 
-    **Arguments:**
-    - ``optimizer``: the wrapped optimizer.
-    - ``step_size``: period of learning rate decay.
-    - ``gamma``: multiplicative factor of learning rate decay (default: 0.1).
-    - ``last_epoch``: the index of the last epoch (default: -1).
+    Args:
+        optimizer: The wrapped optimizer.
+        step_size: Period of learning rate decay.
+        gamma: Multiplicative factor of learning rate decay.
+        last_epoch: The index of the last epoch.
     """
 
     def __init__(
@@ -324,12 +324,11 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """Decays each group's learning rate by ``gamma`` once the epoch reaches a milestone.
 
-    **Arguments:**
-    - ``optimizer``: the wrapped optimizer.
-    - ``milestones``: epoch indices, increasing; one listed ``n`` times decays by
-      ``gamma ** n``.
-    - ``gamma``: multiplicative factor of learning rate decay (default: 0.1).
-    - ``last_epoch``: the index of the last epoch (default: -1).
+    Args:
+        optimizer: The wrapped optimizer.
+        milestones: Epoch indices, increasing; one listed ``n`` times decays by ``gamma ** n``.
+        gamma: Multiplicative factor of learning rate decay.
+        last_epoch: The index of the last epoch.
     """
 
     def __init__(
@@ -364,10 +363,10 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """Decays each group's learning rate by ``gamma`` every epoch.
 
-    **Arguments:**
-    - ``optimizer``: the wrapped optimizer.
-    - ``gamma``: multiplicative factor of learning rate decay.
-    - ``last_epoch``: the index of the last epoch (default: -1).
+    Args:
+        optimizer: The wrapped optimizer.
+        gamma: Multiplicative factor of learning rate decay.
+        last_epoch: The index of the last epoch.
     """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
@@ -392,11 +391,11 @@ class CosineAnnealingLR(LRScheduler):
     T_max))``, the recursive form of ``eta_min + (base_lr - eta_min) (1 + cos(t pi / T_max)) / 2``
     (without restarts).
 
-    **Arguments:**
-    - ``optimizer``: the wrapped optimizer.
-    - ``T_max``: maximum number of iterations.
-    - ``eta_min``: minimum learning rate (default: 0).
-    - ``last_epoch``: the index of the last epoch (default: -1).
+    Args:
+        optimizer: The wrapped optimizer.
+        T_max: Maximum number of iterations.
+        eta_min: Minimum learning rate.
+        last_epoch: The index of the last epoch.
     """
 
     def __init__(
@@ -445,20 +444,20 @@ class OneCycleLR(LRScheduler):
     ``max_lr``, then down to far below the initial lr; momentum (or Adam's beta1) cycles
     inversely between ``max_momentum`` and ``base_momentum``. Step it after every batch.
 
-    **Arguments:**
-    - ``optimizer``: the wrapped optimizer.
-    - ``max_lr``: the peak learning rate, or a list with one per group.
-    - ``total_steps``: the number of steps in the cycle; or give ``epochs`` and
-      ``steps_per_epoch``.
-    - ``pct_start``: the fraction of the cycle spent increasing the lr (default: 0.3).
-    - ``anneal_strategy``: ``'cos'`` (default) or ``'linear'``.
-    - ``cycle_momentum``: cycle momentum inversely to the lr (default: True).
-    - ``base_momentum``, ``max_momentum``: the momentum bounds (default: 0.85, 0.95).
-    - ``div_factor``: initial lr = ``max_lr / div_factor`` (default: 25).
-    - ``final_div_factor``: minimum lr = initial lr / ``final_div_factor`` (default: 1e4).
-    - ``three_phase``: a third phase annihilates the lr, the first two being symmetric
-      (default: False).
-    - ``last_epoch``: the index of the last batch (default: -1).
+    Args:
+        optimizer: The wrapped optimizer.
+        max_lr: The peak learning rate, or a list with one per group.
+        total_steps: The number of steps in the cycle; or give ``epochs`` and ``steps_per_epoch``.
+        pct_start: The fraction of the cycle spent increasing the lr.
+        anneal_strategy: ``'cos'`` (default) or ``'linear'``.
+        cycle_momentum: Cycle momentum inversely to the lr.
+        base_momentum: Lower momentum boundary in the cycle (momentum is at its peak when the
+            lr is lowest).
+        max_momentum: Upper momentum boundary in the cycle.
+        div_factor: Initial lr = ``max_lr / div_factor``.
+        final_div_factor: Minimum lr = initial lr / ``final_div_factor``.
+        three_phase: A third phase annihilates the lr, the first two being symmetric.
+        last_epoch: The index of the last batch.
     """
 
     def __init__(

@@ -82,10 +82,10 @@ def scalar_dtype() -> dt.dtype:
 class Optimizer:
     """Base class for all optimizers.
 
-    **Arguments:**
-    - ``params``: an iterable of tensors, or of dicts (parameter groups) each holding a
-      ``'params'`` entry and options that override ``defaults`` for that group.
-    - ``defaults``: a dict with the default values of the optimization options.
+    Args:
+        params: An iterable of tensors, or of dicts (parameter groups) each holding a ``'params'``
+            entry and options that override ``defaults`` for that group.
+        defaults: A dict with the default values of the optimization options.
     """
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any]):

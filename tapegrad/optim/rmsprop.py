@@ -51,16 +51,19 @@ def _rmsprop_update(options, hypers, params, grads, states):
 class RMSprop(KernelOptimizer):
     """Implements the RMSprop algorithm.
 
-    **Arguments:**
-    - ``params``: iterable of parameters to optimize, or dicts defining parameter groups.
-    - ``lr``: learning rate (default: 1e-2).
-    - ``alpha``: smoothing constant (default: 0.99).
-    - ``eps``: term added to the denominator for numerical stability (default: 1e-8).
-    - ``weight_decay``: weight decay, an L2 penalty (default: 0).
-    - ``momentum``: momentum factor (default: 0).
-    - ``centered``: normalize the gradient by an estimate of its variance (default: False).
-    - ``maximize``: maximize the objective with respect to the params, instead of minimizing.
-    - ``foreach``, ``capturable``: accepted for compatibility; every step is one fused kernel.
+    Args:
+        params: Iterable of parameters to optimize, or dicts defining parameter groups.
+        lr: Learning rate.
+        alpha: Smoothing constant.
+        eps: Term added to the denominator for numerical stability.
+        weight_decay: Weight decay, an L2 penalty.
+        momentum: Momentum factor.
+        centered: Normalize the gradient by an estimate of its variance.
+        maximize: Maximize the objective with respect to the params, instead of minimizing.
+        differentiable: Must be ``False``: the step is a fused kernel that autograd does not
+            record (``True`` raises ``NotImplementedError``).
+        foreach: Accepted for compatibility; every step is one fused kernel.
+        capturable: Accepted for compatibility; every step is one fused kernel.
     """
 
     _update = staticmethod(_rmsprop_update)

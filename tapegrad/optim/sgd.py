@@ -38,15 +38,18 @@ def _sgd_update(options, hypers, params, grads, states):
 class SGD(KernelOptimizer):
     """Implements stochastic gradient descent (optionally with momentum).
 
-    **Arguments:**
-    - ``params``: iterable of parameters to optimize, or dicts defining parameter groups.
-    - ``lr``: learning rate (default: 1e-3).
-    - ``momentum``: momentum factor (default: 0).
-    - ``dampening``: dampening for momentum (default: 0).
-    - ``weight_decay``: weight decay, an L2 penalty (default: 0).
-    - ``nesterov``: enables Nesterov momentum; needs a momentum and zero dampening.
-    - ``maximize``: maximize the objective with respect to the params, instead of minimizing.
-    - ``foreach``, ``fused``: accepted for compatibility; every step is one fused kernel.
+    Args:
+        params: Iterable of parameters to optimize, or dicts defining parameter groups.
+        lr: Learning rate.
+        momentum: Momentum factor.
+        dampening: Dampening for momentum.
+        weight_decay: Weight decay, an L2 penalty.
+        nesterov: Enables Nesterov momentum; needs a momentum and zero dampening.
+        maximize: Maximize the objective with respect to the params, instead of minimizing.
+        differentiable: Must be ``False``: the step is a fused kernel that autograd does not
+            record (``True`` raises ``NotImplementedError``).
+        foreach: Accepted for compatibility; every step is one fused kernel.
+        fused: Accepted for compatibility; every step is one fused kernel.
     """
 
     _update = staticmethod(_sgd_update)
