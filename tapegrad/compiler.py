@@ -19,6 +19,7 @@ that forward.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import operator
 import types
@@ -476,6 +477,29 @@ def _copy(a):
     return jnp.copy(a)
 
 
+def _written_versions(program: _Program, state: _State) -> list:
+    """The version counters of the lifted tensors whose storages ``program`` writes."""
+    donated = state.donated
+    written = {id(donated[i]) for i in program.big}
+    written.update(id(donated[i]) for group in program.groups for i, _, _ in group)
+    written.update(id(state.kept[i]) for i in program.written_kept)
+    counters = {}
+    for t in state.tensors:
+        if id(t._storage) in written:
+            vc = t._version_counter()
+            counters[id(vc)] = vc
+    return list(counters.values())
+
+
+def _recording_step(step: Callable, stepped: list, index: int) -> Callable:
+    @functools.wraps(step)  # keeps a scheduler's ``_wrapped_by_lr_sched`` mark
+    def recorded(*args, **kwargs):
+        stepped.append(index)
+        return step(*args, **kwargs)
+
+    return recorded
+
+
 def _unused_inputs(jaxpr, passthrough: int = 0) -> set:
     """Positions of the jaxpr's inputs that no equation and no output uses, not counting the
     first ``passthrough`` outputs (a donated storage handed back unchanged)."""
@@ -640,6 +664,8 @@ class _Program:
         self.flat_epoch = -1
         self.flat_stable = None
         self.same = False
+        self.versions: list = []  # the version counters of the tensors the program writes
+        self.stepped: list[int] = []  # the optimizers whose step() the function calls
 
     def inputs(self, state: _State, owned: dict) -> tuple:
         """The call's inputs straight from the storages: the flat buffers the last call
@@ -873,6 +899,10 @@ class CompiledFunction:
             original_write(st, array)
 
         Storage.write = recording_write
+        stepped: list[int] = []
+        own_steps = [(opt, vars(opt).get("step")) for opt in state.optimizers]
+        for i, (opt, _) in enumerate(own_steps):
+            opt.step = _recording_step(opt.step, stepped, i)
         _tracing.compile_depth += 1
         try:
             result = self.fn(*args, **kwargs)
@@ -881,6 +911,12 @@ class CompiledFunction:
             Storage.write = original_write
             for opt in kernel_opts:
                 del opt._hypers
+            for opt, own in own_steps:
+                if own is None:
+                    del opt.step
+                else:
+                    opt.step = own
+        program.stepped = sorted(set(stepped))
         if snapshot.written:
             snapshot.restore()
             self._extra_storages.extend(st for st, _ in snapshot.written.values())
@@ -1005,6 +1041,12 @@ class CompiledFunction:
                     else:  # a storage of another kind keeps a plain array
                         st.array = _unpack(box.flat, offset, shape)
                         st.generation += 1
+        if not program.same:
+            program.versions = _written_versions(program, state)
+        for vc in program.versions:  # as eager in-place writes do: saved tensors notice
+            vc.value += 1
+        for i in program.stepped:  # what a scheduler checks (its step() wrapper never ran)
+            state.optimizers[i]._opt_called = True
         program.flat_stable = state.stable
         for i, a in zip(program.written_kept, out_kept, strict=True):
             st = state.kept[i]

@@ -535,3 +535,36 @@ def test_structure_changes_between_calls_are_seen_by_the_next_call(change):
     for p, values in zip(old, old_values, strict=True):
         if any(p is q for q in replaced):  # no longer in the model: never written again
             np.testing.assert_array_equal(p.detach().numpy(), values)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_a_graph_that_saved_a_parameter_refuses_backward_after_a_step(compiled):
+    model = _model(20)
+    opt = tapegrad.optim.SGD(model.parameters(), lr=0.1)
+    step = _make_step(model, opt)
+    if compiled:
+        step = tapegrad.compile(step)
+    x, y = _data(20)
+    for _ in range(3):
+        step(x, y)
+    w = model[0].weight
+    out = (w * w).sum()  # saves w at its current version
+    before = w._version
+    step(x, y)
+    assert w._version > before
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()
+
+
+def test_a_scheduler_made_after_the_program_does_not_warn_about_the_step_order():
+    model = _model(21)
+    opt = tapegrad.optim.SGD(model.parameters(), lr=0.1)
+    step = tapegrad.compile(_make_step(model, opt))
+    x, y = _data(21)
+    for _ in range(3):
+        step(x, y)
+    scheduler = tapegrad.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    step(x, y)
+    scheduler.step()  # filterwarnings=error: PyTorch's "before optimizer.step()" would fail
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert step.trace_count == 1
