@@ -63,14 +63,21 @@ def compile(
 
     Usable as ``tapegrad.compile(fn)``, ``@tapegrad.compile`` and ``@tapegrad.compile(...)``.
 
-    **Arguments:**
-    - ``fullgraph``: if True (the default), code that cannot be traced (``.item()``,
-      ``.tolist()``, ``print`` of a tensor, a Python ``if`` on a tensor's value) raises
-      ``UntraceableError`` naming the line; if False, the function falls back to eager execution
-      with a warning.
-    - ``disable``: return ``model`` itself, uncompiled.
-    - ``dynamic``, ``backend``, ``mode``, ``options``: accepted for ``torch.compile``
-      compatibility; XLA is the only backend and shapes are always specialized.
+    Args:
+        model: the function or module to compile; ``None`` to use ``compile(...)`` as a
+            decorator with options.
+        fullgraph: if True (the default), code that cannot be traced (``.item()``,
+            ``.tolist()``, ``print`` of a tensor, a Python ``if`` on a tensor's value) raises
+            ``UntraceableError`` naming the line; if False, the function falls back to eager
+            execution with a warning.
+        dynamic: accepted for ``torch.compile`` compatibility; shapes are always specialized.
+        backend: accepted for ``torch.compile`` compatibility; XLA is the only backend.
+        mode: accepted for ``torch.compile`` compatibility.
+        options: accepted for ``torch.compile`` compatibility.
+        disable: return ``model`` itself, uncompiled.
+
+    Returns:
+        A ``CompiledFunction``, or a ``CompiledModule`` for a module.
     """
     if model is None:
 
