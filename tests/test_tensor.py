@@ -470,3 +470,10 @@ def test_conversion_of_any_float32_values_matches_torch(values, target):
         g.float().numpy() if target == "bfloat16" else g.numpy(),
         t.float().numpy() if target == "bfloat16" else t.numpy(),
     )
+
+
+def test_an_inference_tensor_has_no_version_counter(m):
+    with m.inference_mode():
+        t = m.ones(2)
+    with pytest.raises(RuntimeError, match=r"^Inference tensors do not track version counter\.$"):
+        t._version

@@ -43,7 +43,9 @@ def modified_inplace(node, tensor, expected: int) -> RuntimeError:
     gf = tensor._history()  # a stale view regenerates (or raises) here, as in PyTorch
     where = "" if gf is None else f", which is output {tensor.output_nr} of {_short(gf)},"
     name = legacy_type_name(tensor.dtype.name, tensor.device.type)
-    return RuntimeError(_message(name, list(tensor.shape), where, tensor._version, expected))
+    return RuntimeError(
+        _message(name, list(tensor.shape), where, tensor._version_counter().value, expected)
+    )
 
 
 def modified_output(node, version: int, expected: int) -> RuntimeError:
