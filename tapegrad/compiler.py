@@ -522,11 +522,37 @@ def _view_chain(a: Any):
 
 
 def _hyper_value(h):
-    # Python numbers go to jax.jit as they are (traced as weak float64 scalars, no array made
-    # per call); a tensor hyperparameter as its array.
+    # A Python number as a float (traced as a weak float64 scalar); a tensor hyperparameter as
+    # its array.
     if isinstance(h, Tensor):
         return h._data.reshape(())
     return float(h)
+
+
+def _hyper_arrays(values: list, last: list | None, arrays: list) -> list:
+    """``values`` (one tuple per param group) as weakly typed 0-d arrays, the same abstract
+    values as the floats themselves, reusing last call's array wherever the value is
+    unchanged: jax.jit converts a Python float argument on every call (about 1 us each), so
+    only a value that changed (a scheduler's lr) is converted again."""
+    out = []
+    for i, group in enumerate(values):
+        old = last[i] if last is not None and i < len(last) else ()
+        old_arrays = arrays[i] if i < len(arrays) else ()
+        row = []
+        for j, v in enumerate(group):
+            if type(v) is not float:  # a tensor hyperparameter's array
+                row.append(v)
+            elif j < len(old) and type(old[j]) is float and old[j] == v:
+                row.append(old_arrays[j])
+            else:
+                row.append(_weak_scalar(v))
+        out.append(tuple(row))
+    return out
+
+
+def _weak_scalar(v: float):
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(v)
 
 
 def _optimizer_key(opt: Optimizer) -> tuple:
@@ -738,6 +764,8 @@ class CompiledFunction:
         self._pending = None
         self._fast: _FastPath | None = None
         self._owned: dict = {}  # id -> array of the buffers the last call returned
+        self._hyper_values: list | None = None  # the last call's hyperparameters ...
+        self._hyper_arrays: list = []  # ... as the arrays passed to the program
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
@@ -817,7 +845,12 @@ class CompiledFunction:
 
     def _run(self, program: _Program, state: _State, args: tuple, kwargs: dict):
         kept = [st.array for st in state.kept]
-        hypers, key = state.hypers(), _random.default_generator.key
+        values, key = state.hypers(), _random.default_generator.key
+        if values == self._hyper_values:  # plain floats: compared by value, cheaply
+            hypers = self._hyper_arrays
+        else:
+            hypers = _hyper_arrays(values, self._hyper_values, self._hyper_arrays)
+            self._hyper_values, self._hyper_arrays = values, hypers
         if not program.traced:
             donated = [st.array for st in state.donated]
             snapshot = self._trace(program, state, args, kwargs, (donated, kept, hypers, key))
