@@ -69,6 +69,7 @@ from tapegrad._ops.indexing import (
 from tapegrad._ops.linalg import bmm, dot, linear, matmul, mm, mv
 from tapegrad._ops.pointwise import (
     abs,
+    absolute,
     add,
     bitwise_and,
     bitwise_not,

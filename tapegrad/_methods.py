@@ -379,6 +379,9 @@ for _name in ("gelu", "silu", "leaky_relu"):
     _METHODS.setdefault(_name, getattr(pointwise, _name))
 _METHODS["negative"] = pointwise.neg
 _METHODS["absolute"] = pointwise.abs
+_METHODS["negative_"] = _METHODS["neg_"]
+_METHODS["absolute_"] = _METHODS["abs_"]
+_METHODS["clip_"] = _METHODS["clamp_"]
 
 
 def _setitem(self: Tensor, index, value) -> None:

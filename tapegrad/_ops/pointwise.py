@@ -114,6 +114,7 @@ def _unary_fn(name: str):
 neg = _unary_fn("neg")
 negative = neg
 abs = _unary_fn("abs")
+absolute = abs
 exp = _unary_fn("exp")
 log = _unary_fn("log")
 log2 = _unary_fn("log2")

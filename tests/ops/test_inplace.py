@@ -603,3 +603,23 @@ def test_setitem_with_every_index_form_matches_torch(name):
         return x.tolist(), x._version, i.tolist(), i._version
 
     _same_on_both(scenario)
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("absolute_", ()), ("negative_", ()), ("clip_", (0.0, 1.0))],
+)
+def test_in_place_aliases_match_pytorch(m, name, args):
+    x = m.tensor([-1.5, 0.25, 2.0], requires_grad=True)
+    y = x * 1
+    out = getattr(y, name)(*args)
+    assert out is y
+    assert y._version == 1
+    out.sum().backward()
+    record = (y.detach().tolist(), y.grad_fn.name(), x.grad.tolist(), m.absolute(x).tolist())
+    expected = {
+        "absolute_": ([1.5, 0.25, 2.0], "AbsBackward0", [-1.0, 1.0, 1.0]),
+        "negative_": ([1.5, -0.25, -2.0], "NegBackward0", [-1.0, -1.0, -1.0]),
+        "clip_": ([0.0, 0.25, 1.0], "ClampBackward1", [0.0, 1.0, 0.0]),
+    }[name]
+    assert record == (*expected, [1.5, 0.25, 2.0])
