@@ -431,6 +431,14 @@ class _PackedGrad(_PackedParam):
         self.array  # noqa: B018  (reading unpacks it)
 
 
+def _refill(boxes: list[_Box], flats: list) -> None:
+    """A new step's buffers into the boxes of the last one: every storage packed in a box
+    sees its new slice, and its generation moves on."""
+    for box, flat in zip(boxes, flats, strict=True):
+        box.flat = flat
+        box.gen += 1
+
+
 def _pack(st: Storage, box: _Box, offset: int, shape: tuple) -> None:
     """Make ``st`` (a plain or packed storage) one slice of ``box``, as a write: its
     generation moves on."""
@@ -874,15 +882,10 @@ class CompiledFunction:
         big, flats, ro = program.inputs(state, owned)
         inputs = (_owned([*big, *flats], owned), ro, kept, hypers, key)
         if first_split_call:  # this call traces the final program (not jit(...).trace())
-            self._pending = (program, state, args, kwargs)
             try:
-                outs = program.jitted(*inputs)
-            except BaseException:
-                if program.snapshot is not None:
-                    program.snapshot.restore()
-                raise
+                with self._tracing(program, state, args, kwargs):
+                    outs = program.jitted(*inputs)
             finally:
-                self._pending = None
                 program.snapshot = None
         else:
             outs = program.jitted(*inputs)
@@ -892,19 +895,26 @@ class CompiledFunction:
         self._write_back(program, state, outs)
         return self._results(program, outs[-1])
 
-    def _trace(self, program: _Program, state: _State, args: tuple, kwargs: dict, inputs):
-        """Run the function on tracers (``jax.jit(...).trace``, which also fills jax.jit's
-        cache, so the call that follows does not run Python again); return the snapshot of
-        the state before it."""
+    @contextlib.contextmanager
+    def _tracing(self, program: _Program, state: _State, args: tuple, kwargs: dict):
+        """While JAX runs ``_traced``: what it traces (``_pending``), and on failure the
+        state put back as it was before the trace."""
         self._pending = (program, state, args, kwargs)
         try:
-            traced = program.jitted.trace(*inputs)
+            yield
         except BaseException:
             if program.snapshot is not None:
                 program.snapshot.restore()
             raise
         finally:
             self._pending = None
+
+    def _trace(self, program: _Program, state: _State, args: tuple, kwargs: dict, inputs):
+        """Run the function on tracers (``jax.jit(...).trace``, which also fills jax.jit's
+        cache, so the call that follows does not run Python again); return the snapshot of
+        the state before it."""
+        with self._tracing(program, state, args, kwargs):
+            traced = program.jitted.trace(*inputs)
         program.traced = True
         if len(inputs) == 4:  # the first trace: which donated inputs it never reads
             n = len(inputs[0])
@@ -1067,9 +1077,7 @@ class CompiledFunction:
         fresh = program.flat_epoch == _PACK_EPOCH[0]  # nothing packed was touched since
         _PACK_EPOCH[0] += 1
         if program.same:  # the same storages as last call, still packed in the same boxes
-            for box, flat in zip(program.boxes, out_flats, strict=True):
-                box.flat = flat
-                box.gen += 1
+            _refill(program.boxes, out_flats)
         else:
             program.boxes = boxes = [_Box(flat) for flat in out_flats]
             for box, group in zip(boxes, program.groups, strict=True):
@@ -1081,7 +1089,6 @@ class CompiledFunction:
                     else:  # a storage of another kind keeps a plain array
                         st.array = _unpack(box.flat, offset, shape)
                         st.generation += 1
-        if not program.same:
             program.versions = _written_versions(program, state)
         for vc in program.versions:  # as eager in-place writes do: saved tensors notice
             vc.value += 1
@@ -1113,9 +1120,7 @@ class CompiledFunction:
         ):
             # The gradient tensors the last call made, unread since (a read through
             # ``Tensor.grad`` pins one, which moves the epoch): new values, same objects.
-            for box, flat in zip(program.grad_boxes, packed, strict=True):
-                box.flat = flat
-                box.gen += 1
+            _refill(program.grad_boxes, packed)
             for t, kind in zip(state.owners, program.grad_layout, strict=True):
                 if type(kind) is int:
                     t._grad = _wrap(own[kind])
