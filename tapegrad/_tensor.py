@@ -112,6 +112,10 @@ class Tensor:
     def _version(self) -> int:
         if self._is_inference:
             raise RuntimeError("Inference tensors do not track version counter.")
+        return self._version_value()
+
+    def _version_value(self) -> int:
+        """The version counter's value, for tapegrad's own checks (no inference-tensor error)."""
         vc = self._vc
         return 0 if vc is None else vc.value
 

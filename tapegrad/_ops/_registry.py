@@ -665,7 +665,7 @@ def _check_versions(node) -> None:
                 from tapegrad.autograd._errors import modified_output
 
                 raise modified_output(node, entry[1].value, entry[2])
-        elif (0 if operands[i]._vc is None else operands[i]._vc.value) != entry[1]:
+        elif operands[i]._version_value() != entry[1]:
             from tapegrad.autograd._errors import modified_inplace
 
             raise modified_inplace(node, operands[i], entry[1])

@@ -44,7 +44,7 @@ def modified_inplace(node, tensor, expected: int) -> RuntimeError:
     where = "" if gf is None else f", which is output {tensor.output_nr} of {_short(gf)},"
     name = legacy_type_name(tensor.dtype.name, tensor.device.type)
     return RuntimeError(
-        _message(name, list(tensor.shape), where, tensor._version_counter().value, expected)
+        _message(name, list(tensor.shape), where, tensor._version_value(), expected)
     )
 
 
