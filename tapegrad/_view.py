@@ -10,22 +10,28 @@ __all__ = ["ViewInfo"]
 _CHAIN_KERNELS: dict = {}
 
 
-def _chain_kernel(chain: tuple):
-    k = _CHAIN_KERNELS.get(chain)
+def apply_chain(base, struct: tuple, vals: tuple):
+    """Run a view chain's ops on ``base`` (jax code): ``struct`` holds each step's
+    ``(op, statics, output index)``, ``vals`` each step's runtime values."""
+    for (op, statics, index), v in zip(struct, vals, strict=True):
+        out = op.forward_fn(None, statics)(base, *v)
+        base = out if index is None else out[index]
+    return base
+
+
+def _chain_kernel(struct: tuple):
+    """One jitted kernel per chain structure: the steps' values (a slice's start) are its
+    arguments, so views at every offset share it."""
+    k = _CHAIN_KERNELS.get(struct)
     if k is None:
-        steps = [(op.forward_fn(None, statics), index) for op, statics, index in chain]
-
-        def read(base):
-            for f, index in steps:
-                base = f(base) if index is None else f(base)[index]
-            return base
-
-        k = _CHAIN_KERNELS[chain] = jax.jit(read)
+        k = _CHAIN_KERNELS[struct] = jax.jit(lambda base, vals: apply_chain(base, struct, vals))
     return k
 
 
 class ViewInfo:
-    """How a view derives its array from the storage's array, with a cache of the result."""
+    """How a view derives its array from the storage's array, with a cache of the result.
+
+    ``chain`` holds one ``(op, statics, output index, values)`` step per view op."""
 
     __slots__ = ("array", "chain", "generation", "index")
 
@@ -35,9 +41,22 @@ class ViewInfo:
         self.generation = generation
         self.index = None  # (base shape, index map), made by the first write into the view
 
+    def split(self) -> tuple[tuple, tuple]:
+        """The chain's structure (what its kernel depends on) and its steps' values."""
+        return (
+            tuple(step[:3] for step in self.chain),
+            tuple(step[3] for step in self.chain),
+        )
+
+    def _run(self, base):
+        from tapegrad._ops._registry import _value_args
+
+        struct, vals = self.split()
+        return _chain_kernel(struct)(base, tuple(_value_args(v) for v in vals))
+
     def read(self, storage):
         if self.generation != storage.generation:
-            array = _chain_kernel(self.chain)(storage.array)
+            array = self._run(storage.array)
             if isinstance(array, Tracer):  # inside a trace (tapegrad.compile): never cached
                 return array
             self.array = array
@@ -56,6 +75,6 @@ class ViewInfo:
         for s in base_shape:
             size *= s
         with jax.ensure_compile_time_eval():  # depends on shapes only: concrete, cacheable
-            index = _chain_kernel(self.chain)(jnp.arange(size).reshape(base_shape))
+            index = self._run(jnp.arange(size).reshape(base_shape))
         self.index = (base_shape, index)
         return index

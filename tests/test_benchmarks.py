@@ -82,3 +82,27 @@ def test_memory_check_fails_when_steps_keep_their_graphs(train_step, capsys, mon
     monkeypatch.setattr(memory, "torch_like_step", leaky_step)
     assert not train_step.memory_check(20)
     assert "graph of a finished step freed: FAIL" in capsys.readouterr().out
+
+
+def test_eager_latency_quick_prints_the_tables(monkeypatch, capsys):
+    """benchmarks/eager_latency.py in ``--quick`` mode (fewer values still) prints all three
+    parts' tables; no timing is asserted."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    path = BENCHMARKS / "eager_latency.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_eager_latency", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    module.main(["--quick", "--values", "3", "--sizes", "2", "--shapes", "5"])
+    out = capsys.readouterr().out
+    assert "latency: 3 fresh values per row" in out
+    assert "tg fresh med" in out
+    assert "fresh/rep (<= 1.5)" in out
+    assert "tg/torch (<= 10)" in out
+    for row in module.ROWS:
+        assert any(line.startswith(row.name) for line in out.splitlines())
+    assert "first step: tutorial MLP" in out
+    assert "tg first" in out
+    assert "first step, ms: tapegrad mean" in out
+    assert "memory: small MLP" in out
+    assert "RSS growth from 1 to 5 shapes" in out

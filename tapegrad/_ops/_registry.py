@@ -83,6 +83,7 @@ class Op:
         "node_cls",
         "rule",
         "saves",
+        "values",
         "view",
         "vjp_kernels",
         "vjp_ops",
@@ -101,6 +102,7 @@ class Op:
         view: bool | str,
         saves: str | Callable = "inputs",
         edges: str | tuple[int, ...] | None = None,
+        values: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.fn = fn
@@ -119,6 +121,7 @@ class Op:
         self.view = view
         self.saves = saves
         self.edges = edges
+        self.values = values
         self.kernels: dict = {}
         self.vjp_kernels: dict = {}
         self.vjp_ops: dict = {}
@@ -128,18 +131,25 @@ class Op:
 
     # ----- forward ------------------------------------------------------------------------
     def forward_fn(self, cdt: dt.dtype | None, statics: tuple) -> Callable:
-        """The op's jax function with operands cast to ``cdt`` and statics bound."""
-        fn, kw, cast = self.fn, dict(statics), self.cast
-        if cdt is None:
+        """The op's jax function with operands cast to ``cdt`` and statics bound. An op with
+        runtime ``values`` takes them after its operands, one argument per name, uncast."""
+        fn, kw, cast, names = self.fn, dict(statics), self.cast, self.values
+        nv = len(names)
+        if cdt is None and not nv:
             return lambda *args: fn(*args, **kw)
-        jdt = cdt.jax
+        jdt = None if cdt is None else cdt.jax
 
         def f(*args):
-            args = [
-                lax.convert_element_type(a, jdt) if cast is None or i in cast else a
-                for i, a in enumerate(args)
-            ]
-            return fn(*args, **kw)
+            kwargs = kw
+            if nv:
+                kwargs = {**kw, **dict(zip(names, args[len(args) - nv :], strict=True))}
+                args = args[: len(args) - nv]
+            if jdt is not None:
+                args = [
+                    lax.convert_element_type(a, jdt) if cast is None or i in cast else a
+                    for i, a in enumerate(args)
+                ]
+            return fn(*args, **kwargs)
 
         return f
 
@@ -152,20 +162,23 @@ class Op:
 
     # ----- backward -----------------------------------------------------------------------
     def _vjp_fn(self, cdt, statics: tuple, mask: tuple, avals: tuple | None) -> Callable:
+        """The VJP kernel's function: ``(*primals, *values, *grads)``, or for a linear op
+        (``avals`` given) ``(*values, *grads)``, to one gradient per operand in ``mask``."""
         f = self.forward_fn(cdt, statics)
         idx = [i for i, m in enumerate(mask) if m]
         n_out, dout = self.n_out, self.diff_out
         single = n_out == 1
+        nv = len(self.values)
 
         def select(out):
             return out if single else tuple(out[i] for i in dout)
 
-        def pull(prim, gs):
+        def pull(prim, vals, gs):
             def fd(*d):
                 full = list(prim)
                 for i, v in zip(idx, d, strict=True):
                     full[i] = v
-                return select(f(*full))
+                return select(f(*full, *vals))
 
             _, vjp = jax.vjp(fd, *[prim[i] for i in idx])
             return vjp(gs[0] if single else tuple(gs))
@@ -174,13 +187,13 @@ class Op:
             n_prim = len(mask)
 
             def bwd(*args):
-                return pull(args[:n_prim], args[n_prim:])
+                return pull(args[:n_prim], args[n_prim : n_prim + nv], args[n_prim + nv :])
 
         else:
             # Linear: the VJP does not depend on the primal values, only on shapes and dtypes.
-            def bwd(*gs):
+            def bwd(*args):
                 prim = [jnp.zeros(a[0], a[1]) if type(a) is tuple else a for a in avals]
-                return pull(prim, gs)
+                return pull(prim, args[:nv], args[nv:])
 
         return bwd
 
@@ -192,13 +205,19 @@ class Op:
         return k
 
     def vjp_op(self, cdt, statics: tuple, mask: tuple, avals: tuple | None) -> Op:
-        """The backward of this op as an op of its own, so ``create_graph`` can tape it."""
+        """The backward of this op as an op of its own, so ``create_graph`` can tape it. Its
+        operands are the VJP kernel's arguments but the values, which stay values."""
         key = (cdt, statics, mask, avals)
         vop = self.vjp_ops.get(key)
         if vop is None:
             bwd = self._vjp_fn(cdt, statics, mask, avals)
             n = sum(mask)
-            fn = (lambda *a: bwd(*a)[0]) if n == 1 else bwd
+            n_prim = len(mask) if avals is None else 0
+
+            def fn(*args, vals=()):
+                res = bwd(*args[:n_prim], *vals, *args[n_prim:])
+                return res[0] if n == 1 else res
+
             vop = Op(
                 f"{self.name}_backward",
                 fn,
@@ -209,6 +228,7 @@ class Op:
                 None,
                 None,
                 False,
+                values=("vals",) if self.values else (),
             )
             self.vjp_ops[key] = vop
         return vop
@@ -226,6 +246,7 @@ def defop(
     view: bool | str = False,
     saves: str | Callable = "inputs",
     edges: str | tuple[int, ...] | None = None,
+    values: tuple[str, ...] = (),
 ) -> Callable[[Callable], Op]:
     """Declare an op: ``@defop("mul", node="MulBackward0") def _mul(x, y): ...``.
 
@@ -241,12 +262,16 @@ def defop(
     Tensor overloads, where ``x + 2`` has a ``(None, 0)`` for the 2), ``"tensors"`` (PyTorch's
     Scalar overloads: ``2 - x`` has one entry), or a tuple of positions (``where``'s condition
     and index tensors have none).
+    ``values`` names the keyword arguments that reach the kernel as runtime arguments instead
+    of compile-time constants: numbers (or tuples of numbers) that can change from call to call
+    without changing the output's shape (a slice start, a clamp bound, a slope). One kernel
+    serves every value; the callers pass them among the statics, ``dispatch`` splits them off.
     """
 
     def register(fn: Callable) -> Op:
         if name in OPS:
             raise ValueError(f"op {name!r} is already registered")
-        op = Op(name, fn, node, dtypes, linear, n_out, diff_out, cast, view, saves, edges)
+        op = Op(name, fn, node, dtypes, linear, n_out, diff_out, cast, view, saves, edges, values)
         OPS[name] = op
         return op
 
@@ -311,24 +336,49 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
             arrays.append(_coerce(op, o))
             keys.append(type(arrays[-1]))
     keys = tuple(keys)
+    given = statics
+    vals = ()
+    if op.values:
+        statics, vals = _split_values(op, statics)
     entry = op.kernels.get((keys, statics))
     try:
         if entry is None:
             entry = _resolve(op, keys, statics)
-        out = entry[0](*arrays)
+        out = entry[0](*arrays, *_value_args(vals)) if vals else entry[0](*arrays)
     except Exception as exc:  # re-raised with PyTorch's type and text
         if getattr(exc, "tapegrad_torch_error", False):
             raise  # already PyTorch's own error (e.g. a backward that PyTorch refuses)
-        raise _explain(op, arrays, statics, exc) from None
+        raise _explain(op, arrays, given, exc) from None
     if needs_grad and op.node_cls is not None and _mode.grad_enabled:
-        return _record(op, (entry[1], statics), operands, arrays, out)
+        return _record(op, (entry[1], statics), operands, arrays, out, vals)
     if op.n_out != 1 or op.view:
-        return _plain_outputs(op, operands, out, statics)
+        return _plain_outputs(op, operands, out, statics, vals)
     t = _new(Tensor)  # the common case, inlined: a single plain output
     t._storage = Storage(out)
     if _mode.inference:
         t._is_inference = True
     return t
+
+
+def _split_values(op: Op, statics: tuple) -> tuple[tuple, tuple]:
+    """The statics without the op's runtime values, and the values in ``op.values`` order."""
+    kw = dict(statics)
+    vals = tuple(kw.pop(name) for name in op.values)
+    return tuple(kw.items()), vals
+
+
+def _value_arg(value):
+    """A runtime value as a kernel argument: numbers as ``_scalar_array`` gives them, tuples
+    (a basic index's starts) item by item."""
+    if type(value) in _SCALARS:
+        return _scalar_array(value)
+    if type(value) is tuple:
+        return tuple(_value_arg(v) for v in value)
+    return value
+
+
+def _value_args(vals: tuple) -> tuple:
+    return tuple(_value_arg(v) for v in vals)
 
 
 # ----- deferred results and fused consumers --------------------------------------------------
@@ -342,6 +392,8 @@ def defer(op: Op, operands: tuple, statics: tuple = ()):
     fused it first (``dispatch_fused``). The op's result must have the compute dtype and the
     broadcast rank of its operands. Taped calls, tracers and non-float results dispatch as usual.
     """
+    if op.values:
+        return dispatch(op, operands, statics)
     arrays = []
     keys = []
     ndim = 0
@@ -417,7 +469,7 @@ def _fused_kernel(op: Op, cdt, statics: tuple, parts: tuple) -> Callable:
                     fn, n = part
                     args.append(_opaque(fn(*flat[i : i + n]), zero))
                     i += n
-            return outer(*args)
+            return outer(*args, *flat[i:])  # what is left: the op's runtime values
 
         k = _FUSED[key] = jax.jit(fused)
     return k
@@ -464,6 +516,9 @@ def dispatch_fused(op: Op, operands: tuple, statics: tuple = ()):
         keys.append(k)
     if not fused_any:
         return dispatch(op, operands, statics)
+    if op.values:
+        statics, vals = _split_values(op, statics)
+        flat.extend(_value_args(vals))
     keys = tuple(keys)
     entry = op.kernels.get((keys, statics))
     global _zero_bits
@@ -483,15 +538,26 @@ def dispatch_fused(op: Op, operands: tuple, statics: tuple = ()):
 
 
 _SCALAR_ARRAYS: dict = {}
+_SEEN_ONCE: dict = {}
 
 
 def _scalar_array(value):
-    """A Python number as a cached 0-d array: a jit call takes an array ~1.5 us faster than a
-    Python scalar. Kernels cast every operand to the op's compute dtype, so the array's own
-    dtype (int64, float64, bool) never leaks into results."""
+    """A Python number as a cached 0-d array: a jit call takes an array ~3 us faster than a
+    Python scalar, but making the array costs ~40 us, so a number seen for the first time (a
+    fresh slice start, a decaying learning rate) is passed as it is; jax.jit traces both as
+    the same weakly typed 0-d value, so they share one kernel. Kernels cast every operand to
+    the op's compute dtype, so the array's own dtype (int64, float64, bool) never leaks into
+    results."""
     key = (type(value), value)
+    if value == 0 and type(value) is float:
+        key = (float, value, str(value))  # -0.0 == 0.0, but they multiply differently
     a = _SCALAR_ARRAYS.get(key)
     if a is None:
+        if key not in _SEEN_ONCE:
+            if len(_SEEN_ONCE) > 4096:
+                _SEEN_ONCE.clear()
+            _SEEN_ONCE[key] = None
+            return value
         if len(_SCALAR_ARRAYS) > 4096:  # e.g. a learning rate that changes every step
             _SCALAR_ARRAYS.clear()
         try:
@@ -514,10 +580,12 @@ def _coerce(op: Op, value):
     )
 
 
-def _output(op: Op, operands: tuple, array, statics: tuple, index: int | None = None) -> Tensor:
+def _output(
+    op: Op, operands: tuple, array, statics: tuple, index: int | None = None, vals: tuple = ()
+) -> Tensor:
     t = _new(Tensor)
     if op.view:
-        _make_view(t, operands[0], op, statics, index, array)
+        _make_view(t, operands[0], op, statics, index, array, vals)
     else:
         t._storage = Storage(array)
         if _mode.inference:
@@ -525,12 +593,12 @@ def _output(op: Op, operands: tuple, array, statics: tuple, index: int | None = 
     return t
 
 
-def _make_view(t: Tensor, base: Tensor, op: Op, statics: tuple, index, array) -> None:
+def _make_view(t: Tensor, base: Tensor, op: Op, statics: tuple, index, array, vals=()) -> None:
     """Make ``t`` a view of ``base``. A view made while not taping keeps its base's
     ``requires_grad`` and inference flag, as PyTorch's views do."""
     st = t._storage = base._storage
     parent = base._view
-    step = (op, statics, index)
+    step = (op, statics, index, vals)
     t._view = ViewInfo((step,) if parent is None else (*parent.chain, step), array, st.generation)
     vc = t._vc = base._version_counter()
     t._made_by_view_op = True
@@ -572,18 +640,18 @@ def _node_mask(node) -> tuple:
     return node._mask
 
 
-def _plain_outputs(op: Op, operands: tuple, out, statics: tuple):
+def _plain_outputs(op: Op, operands: tuple, out, statics: tuple, vals: tuple = ()):
     if op.n_out == 1:
-        return _output(op, operands, out, statics)
-    return tuple(_output(op, operands, o, statics, i) for i, o in enumerate(out))
+        return _output(op, operands, out, statics, None, vals)
+    return tuple(_output(op, operands, o, statics, i, vals) for i, o in enumerate(out))
 
 
-def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
+def _record(op: Op, key: tuple, operands: tuple, arrays: list, out, vals: tuple = ()):
     single = op.n_out == 1
     cdt = key[0]
     if single and (cdt is None or not cdt.is_floating_point) and out.dtype not in _FLOAT_NP:
         # Integer and bool results never require grad (e.g. ``x.long()``).
-        return _plain_outputs(op, operands, out, key[1])
+        return _plain_outputs(op, operands, out, key[1], vals)
     # Edges first: a leaf's AccumulateGrad created here must get an older sequence number than
     # the node that points at it, so that descending sequence numbers order the graph.
     linear = op.linear
@@ -613,6 +681,8 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
         node.next_functions = tuple(edges[i] for i in pos)
     node._op = op
     node._key = key
+    if vals:
+        node._vals = vals
     if linear:
         node._avals = tuple(
             (a.shape, a.dtype) if isinstance(o, Tensor) else type(o)(0)
@@ -633,7 +703,7 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
         node._out_avals = _SINGLE
         t = _new(Tensor)
         if op.view:
-            _make_view(t, operands[0], op, key[1], None, out)
+            _make_view(t, operands[0], op, key[1], None, out, vals)
         else:
             t._storage = Storage(out)
         t._requires_grad = True
@@ -646,7 +716,7 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out):
     node._out_avals = tuple((o.shape, o.dtype) for o in out)
     results = []
     for i, o in enumerate(out):
-        t = _output(op, operands, o, key[1], i)
+        t = _output(op, operands, o, key[1], i, vals)
         if i in op.diff_out:
             t._requires_grad = True
             t._grad_fn = node
@@ -691,15 +761,16 @@ def apply_node(node, grads: list) -> list:
             g if g is not None else _zeros_like_aval(node._out_avals[i])
             for i, g in ((i, grads[i]) for i in op.diff_out)
         ]
+    vals = _value_args(node._vals)
     if op.linear:
-        res = op.vjp_kernel(cdt, statics, mask, node._avals)(*gs)
+        res = op.vjp_kernel(cdt, statics, mask, node._avals)(*vals, *gs)
     else:
         _check_versions(node)
         # Saved tensors are read now, as PyTorch does: a write through ``.data`` (which moves no
         # version counter) is seen by backward. An in-place target was replaced by a frozen
         # copy of its old value when it was overwritten (see ``inplace.apply_inplace``).
         arrays = [o._data if isinstance(o, Tensor) else o for o in node._saved]
-        res = op.vjp_kernel(cdt, statics, mask, None)(*arrays, *gs)
+        res = op.vjp_kernel(cdt, statics, mask, None)(*arrays, *vals, *gs)
     return _spread(node, mask, res)
 
 
@@ -721,13 +792,14 @@ def apply_node_graph(node, grads: list) -> list:
             g if g is not None else _wrap(_zeros_like_aval(node._out_avals[i]))
             for i, g in ((i, grads[i]) for i in op.diff_out)
         ]
+    vals = (("vals", node._vals),) if op.values else ()
     if op.linear:
         vop = op.vjp_op(cdt, statics, mask, node._avals)
-        res = dispatch(vop, tuple(gs))
+        res = dispatch(vop, tuple(gs), vals)
     else:
         _check_versions(node)
         vop = op.vjp_op(cdt, statics, mask, None)
-        res = dispatch(vop, (*_graph_operands(op, mask, node._saved), *gs))
+        res = dispatch(vop, (*_graph_operands(op, mask, node._saved), *gs), vals)
     return _spread(node, mask, (res,) if vop.n_out == 1 else res)
 
 

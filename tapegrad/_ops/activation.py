@@ -25,7 +25,13 @@ def relu_(input: Tensor) -> Tensor:
 
 
 # PyTorch's in-place leaky_relu_ has a node of its own, which saves the result.
-@defop("leaky_relu_", node="LeakyReluBackward1", dtypes="same", saves="output")
+@defop(
+    "leaky_relu_",
+    node="LeakyReluBackward1",
+    dtypes="same",
+    saves="output",
+    values=("negative_slope",),
+)
 def _leaky_relu_inplace(x, negative_slope):
     return jnp.where(x > 0, x, x * negative_slope)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.core import Tracer
 
 from tapegrad._ops._registry import defop, dispatch
@@ -12,23 +13,52 @@ from tapegrad._ops.shape import STRIDE_RULES, rule_basic_index
 from tapegrad._tensor import Tensor
 from tapegrad._tracing import host_value
 
-# A basic index is encoded statically: ("i", n) | ("s", start, stop, step) | None (new axis).
+# An index is parsed into ("i", n) | ("s", start, stop, step) | None (new axis). A basic
+# (view) index reaches its kernel as a structure, ("i",) | ("s", length, step) | None, and the
+# items' starts as runtime values, so ``data[i:i + 8]`` compiles once for every ``i``.
 
 
-def _basic_fn(x, index):
-    key = []
+def _basic_fn(x, index, starts):
+    d = 0  # the dim of the current result the next item indexes
+    k = 0
     for item in index:
         if item is None:
-            key.append(None)
+            x = jnp.expand_dims(x, d)
+            d += 1
+            continue
+        start = starts[k]
+        k += 1
+        if item[0] == "i":
+            x = lax.dynamic_index_in_dim(x, start, d, keepdims=False)
+            continue
+        length, step = item[1], item[2]
+        span = (length - 1) * step + 1 if length else 0
+        x = lax.dynamic_slice_in_dim(x, start, span, d)
+        if step != 1:
+            x = lax.slice_in_dim(x, 0, span, step, d)
+        d += 1
+    return x
+
+
+def _basic_structure(static: tuple) -> tuple[tuple, tuple]:
+    """A parsed basic index as (structure, starts), the starts checked in bounds already."""
+    struct, starts = [], []
+    for item in static:
+        if item is None:
+            struct.append(None)
         elif item[0] == "i":
-            key.append(item[1])
+            struct.append(("i",))
+            starts.append(item[1])
         else:
-            key.append(slice(item[1], item[2], item[3]))
-    return x[tuple(key)]
+            struct.append(("s", len(range(item[1], item[2], item[3])), item[3]))
+            starts.append(item[1])
+    return tuple(struct), tuple(starts)
 
 
 def _view_index_op(name: str, node: str):
-    return defop(name, node=node, dtypes="keep", linear=True, view=True)(_basic_fn)
+    return defop(name, node=node, dtypes="keep", linear=True, view=True, values=("starts",))(
+        _basic_fn
+    )
 
 
 _BASIC_OPS = {
@@ -191,7 +221,8 @@ def getitem(x: Tensor, index, *, _parse_only: bool = False):
         return dispatch(_index, (x, *tensors), (("index", static),))
     if last == "alias" and any(s is None for s in static):
         last = None
-    return dispatch(_BASIC_OPS[last], (x,), (("index", static),))
+    struct, starts = _basic_structure(static)
+    return dispatch(_BASIC_OPS[last], (x,), (("index", struct), ("starts", starts)))
 
 
 def _index_put_fn(x, values, *index_arrays, index):

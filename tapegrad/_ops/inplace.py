@@ -17,6 +17,7 @@ from tapegrad._ops._registry import defop, dispatch
 from tapegrad._storage import Storage
 from tapegrad._tensor import Tensor, _new
 from tapegrad._tracing import structure_version
+from tapegrad._view import apply_chain
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 INFERENCE_INPLACE = (
@@ -93,7 +94,7 @@ _OVERLAPS: dict = {}
 def _overlaps(self: Tensor) -> bool:
     """True if the view has a stride-0 dim of size > 1 (an expanded view). It depends only
     on the view's chain and its base's shape, so it is computed once per pair."""
-    key = (self._view.chain, self._storage.array.shape)
+    key = (self._view.split()[0], self._storage.array.shape)
     found = _OVERLAPS.get(key)
     if found is None:
         from tapegrad._ops.shape import layout
@@ -150,7 +151,7 @@ def refresh_view(view: Tensor) -> None:
     prev = _mode.grad_enabled
     _mode.grad_enabled = True
     try:
-        regenerated = dispatch(_regenerate_view, (base,), (("chain", view._view.chain),))
+        regenerated = _regenerate(base, view._view)
     finally:
         _mode.grad_enabled = prev
     view._attr_version = vc.value
@@ -180,12 +181,14 @@ def _copy_slices(base, values, index_map):
     return flat.reshape(base.shape)
 
 
-@defop("regenerate_view", node="AsStridedBackward0", dtypes="keep", linear=True)
-def _regenerate_view(base, chain):
-    for op, statics, index in chain:
-        out = op.forward_fn(None, statics)(base)
-        base = out if index is None else out[index]
-    return base
+@defop("regenerate_view", node="AsStridedBackward0", dtypes="keep", linear=True, values=("vals",))
+def _regenerate_view(base, chain, vals):
+    return apply_chain(base, chain, vals)
+
+
+def _regenerate(base: Tensor, info) -> Tensor:
+    struct, vals = info.split()
+    return dispatch(_regenerate_view, (base,), (("chain", struct), ("vals", vals)))
 
 
 def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
@@ -205,7 +208,7 @@ def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
         base._grad_fn = new_base._grad_fn
         base._output_nr = 0
         base._requires_grad = True
-        regenerated = dispatch(_regenerate_view, (base,), (("chain", info.chain),))
+        regenerated = _regenerate(base, info)
         view._grad_fn = regenerated._grad_fn
         view._output_nr = 0
         view._requires_grad = True

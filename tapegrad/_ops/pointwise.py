@@ -176,7 +176,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return dispatch(_gelu, (input,), (("approximate", approximate == "tanh"),))
 
 
-@defop("softplus", node="SoftplusBackward0", dtypes="float")
+@defop("softplus", node="SoftplusBackward0", dtypes="float", values=("beta", "threshold"))
 def _softplus(x, beta, threshold):
     bx = x * beta
     return jnp.where(bx > threshold, x, jnp.logaddexp(bx, 0.0) / beta)
@@ -187,7 +187,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return dispatch(_softplus, (input,), (("beta", float(beta)), ("threshold", float(threshold))))
 
 
-@defop("leaky_relu", node="LeakyReluBackward0", dtypes="same")
+@defop("leaky_relu", node="LeakyReluBackward0", dtypes="same", values=("negative_slope",))
 def _leaky_relu(x, negative_slope):
     return jnp.where(x > 0, x, x * negative_slope)
 
@@ -329,6 +329,16 @@ def _pow_scalar(x, exponent):
     if exponent == 0:  # x ** 0.0 is 1 with a zero gradient, even at x == 0
         return jnp.ones_like(x)
     return jnp.power(x, jnp.asarray(exponent, x.dtype))
+
+
+# Other float exponents reach the kernel as a value, so a changing exponent never recompiles.
+@defop("pow_scalar_value", node="PowBackward0", dtypes="promote", values=("exponent",))
+def _pow_scalar_value(x, exponent):
+    return jnp.power(x, exponent.astype(x.dtype))
+
+
+# Exponents PyTorch (and XLA, for a constant) computes with their own exact formulas.
+_SPECIAL_EXPONENTS = frozenset((-2, -1, -0.5, 0, 0.5, 1, 2, 3))
 
 
 @defop("pow", node="PowBackward1")
@@ -506,6 +516,13 @@ def pow(input, exponent) -> Tensor:
 
             # int_tensor ** 2.5 is a float tensor, bool_tensor ** 2 an int64 one
             input = input.to(result_type(input, exponent))
+        if (
+            isinstance(exponent, float)
+            and exponent not in _SPECIAL_EXPONENTS
+            and input.dtype.is_floating_point
+            and exponent == exponent
+        ):
+            return dispatch(_pow_scalar_value, (input,), (("exponent", exponent),))
         return dispatch(_pow_scalar, (input,), (("exponent", exponent),))
     raise TypeError(f"pow(): exponent must be a Tensor or a number, not {type(exponent).__name__}")
 
@@ -596,15 +613,16 @@ def isfinite(input: Tensor) -> Tensor:
 
 
 # ----- clamp and where --------------------------------------------------------------------
-@defop("clamp", node="ClampBackward1", dtypes="same")
-def _clamp(x, min, max):
+@defop("clamp", node="ClampBackward1", dtypes="same", values=("min", "max"))
+def _clamp(x, has_min, has_max, min, max):
     # PyTorch passes the gradient where min <= x <= max (boundaries included) and keeps NaN.
+    # The bounds are runtime values; which of them are given is static.
     out = x
-    if min is not None:
+    if has_min:
         out = jnp.where(x < min, jnp.asarray(min, x.dtype), out)
-    if max is not None:
+    if has_max:
         out = jnp.where(x > max, jnp.asarray(max, x.dtype), out)
-    if min is not None and max is not None:
+    if has_min and has_max:
         out = jnp.where(min > max, jnp.asarray(max, x.dtype), out)
     return out
 
@@ -639,7 +657,13 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
         from tapegrad._dtype import get_default_dtype
 
         input = input.to(get_default_dtype())
-    return dispatch(_clamp, (input,), (("min", min), ("max", max)))
+    statics = (
+        ("has_min", min is not None),
+        ("has_max", max is not None),
+        ("min", 0 if min is None else min),
+        ("max", 0 if max is None else max),
+    )
+    return dispatch(_clamp, (input,), statics)
 
 
 clip = clamp

@@ -14,6 +14,7 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._ops._util import normalize_dim, normalize_size
@@ -126,8 +127,8 @@ def _rule_diagonal(shape, strides, offset, dim1, dim2):
     )
 
 
-def rule_basic_index(shape, strides, index):
-    """A basic index ``(("i", n) | ("s", start, stop, step) | None, ...)`` (indexing.py)."""
+def rule_basic_index(shape, strides, index, starts=()):
+    """A basic index's structure ``(("i",) | ("s", length, step) | None, ...)`` (indexing.py)."""
     out_shape, out_strides, d = [], [], 0
     for item in index:
         if item is None:
@@ -136,8 +137,8 @@ def rule_basic_index(shape, strides, index):
         elif item[0] == "i":
             d += 1
         else:
-            out_shape.append(len(range(item[1], item[2], item[3])))
-            out_strides.append(strides[d] * item[3])
+            out_shape.append(item[1])
+            out_strides.append(strides[d] * item[2])
             d += 1
     return out_shape + shape[d:], out_strides + strides[d:]
 
@@ -188,8 +189,9 @@ def layout(input: Tensor) -> tuple[tuple, tuple]:
         return shape, contiguous_strides(shape)
     shape = list(input._storage.array.shape)
     strides = list(contiguous_strides(tuple(shape)))
-    for op, statics, index in v.chain:
+    for op, statics, index, vals in v.chain:
         kw = dict(statics)
+        kw.update(zip(op.values, vals, strict=True))
         if index is None:
             rule = STRIDE_RULES.get(op.name)
         else:
@@ -199,7 +201,8 @@ def layout(input: Tensor) -> tuple[tuple, tuple]:
             shape, strides = rule(shape, strides, **kw)
             continue
         # A view op without a rule: assume it leaves a contiguous result.
-        out = jax.eval_shape(op.forward_fn(None, statics), jax.ShapeDtypeStruct(shape, "f4"))
+        fn = op.forward_fn(None, statics)
+        out = jax.eval_shape(lambda a, f=fn, v=vals: f(a, *v), jax.ShapeDtypeStruct(shape, "f4"))
         shape = list((out if index is None else out[index]).shape)
         strides = list(contiguous_strides(tuple(shape)))
     return tuple(shape), tuple(strides)
@@ -701,9 +704,9 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
     return out if n > 1 else (out,)
 
 
-@_view_op("narrow", "SliceBackward0")
-def _narrow(x, dim, start, length):
-    return x[(slice(None),) * dim + (slice(start, start + length),)]
+@defop("narrow", node="SliceBackward0", dtypes="keep", linear=True, view=True, values=("start",))
+def _narrow(x, dim, length, start):
+    return lax.dynamic_slice_in_dim(x, start, length, dim)
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -717,9 +720,9 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     return dispatch(_narrow, (input,), (("dim", d), ("start", start), ("length", length)))
 
 
-@_view_op("select", "SelectBackward0")
+@defop("select", node="SelectBackward0", dtypes="keep", linear=True, view=True, values=("index",))
 def _select(x, dim, index):
-    return x[(slice(None),) * dim + (index,)]
+    return lax.dynamic_index_in_dim(x, index, dim, keepdims=False)
 
 
 def select(input: Tensor, dim: int, index: int) -> Tensor:

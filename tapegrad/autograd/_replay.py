@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from tapegrad import _tracing
-from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, release
+from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, _value_args, release
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad.autograd.graph import AccumulateGrad
 
@@ -119,7 +119,9 @@ def _build(structure: tuple):
     steps = []
     for op, (cdt, statics), mask, avals, edge_pos, out_avals, n_saved, edges in parts:
         vjp = op._vjp_fn(cdt, statics, mask, avals if op.linear else None)
-        steps.append((op, mask, n_saved, edges, edge_pos, out_avals, vjp))
+        # The node's flat inputs: its saved operands (none for a linear op), then its values.
+        n_flat = (n_saved or 0) + len(op.values)
+        steps.append((op, mask, n_flat, edges, edge_pos, out_avals, vjp))
     n_acc = len(existing)
 
     def replay(zero, root_grad, *flat):
@@ -127,7 +129,7 @@ def _build(structure: tuple):
         leaves = [None] * n_acc
         buffers[0][root_nr] = root_grad
         pos = 0
-        for i, (op, mask, n_saved, edges, edge_pos, out_avals, vjp) in enumerate(steps):
+        for i, (op, mask, n_flat, edges, edge_pos, out_avals, vjp) in enumerate(steps):
             grads = buffers[i]
             if len(grads) == 1:
                 gs = grads
@@ -136,11 +138,8 @@ def _build(structure: tuple):
                     g if g is not None else jnp.zeros(out_avals[j][0], out_avals[j][1])
                     for j, g in ((j, grads[j]) for j in op.diff_out)
                 ]
-            if n_saved is None:
-                res = vjp(*gs)
-            else:
-                res = vjp(*flat[pos : pos + n_saved], *gs)
-                pos += n_saved
+            res = vjp(*flat[pos : pos + n_flat], *gs)
+            pos += n_flat
             res = [_opaque(r, zero) for r in res]
             outs = _spread_static(mask, edge_pos, res)
             for edge, g in zip(edges, outs, strict=True):
@@ -211,6 +210,8 @@ def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
             except Exception:
                 return False  # the engine raises it, after running what PyTorch runs first
             flat.extend(o._data if isinstance(o, Tensor) else o for o in n._saved)
+        if n._vals:
+            flat.extend(_value_args(n._vals))
     grads_held = []
     storages = set()
     for acc in accs:

@@ -74,6 +74,7 @@ class Node:
     _released = False
     _edge_pos = None  # operand positions with a next_functions entry, when not all have one
     _mask = None  # which operands need a gradient, kept when _edge_pos is set
+    _vals = ()  # the op's runtime values (``defop(values=...)``), passed to its VJP kernel
 
     def __init__(self) -> None:
         self._seq = next(_seq)
