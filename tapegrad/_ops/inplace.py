@@ -318,7 +318,7 @@ def inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:
     return apply_inplace(self, fn(self, *args, **kwargs))
 
 
-@defop("fill", node="FillBackward2", dtypes="keep", linear=True)
+@defop("fill", node="FillBackward2", dtypes="keep", linear=True, values=("value",))
 def _fill(x, value):
     return jnp.full(x.shape, value, x.dtype)
 

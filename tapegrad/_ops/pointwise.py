@@ -217,6 +217,17 @@ def _sub(x, y, alpha):
     return x - y if alpha == 1 else x - y * alpha
 
 
+# With ``alpha != 1`` (``p.add_(g, alpha=-lr)``, lr from a scheduler) alpha is a runtime value.
+@defop("add_alpha", node="AddBackward0", linear=True, values=("alpha",))
+def _add_alpha(x, y, alpha):
+    return x + y * alpha
+
+
+@defop("sub_alpha", node="SubBackward0", linear=True, values=("alpha",))
+def _sub_alpha(x, y, alpha):
+    return x - y * alpha
+
+
 def _rsub_fn(x, y, alpha):
     # y - alpha * x: PyTorch's ``rsub(input, other)`` and ``2 - t``.
     return y - x if alpha == 1 else y - x * alpha
@@ -377,9 +388,10 @@ def add(input, other, *, alpha=1) -> Tensor:
     other = _scalar_or_tensor(other, "add")
     if alpha != 1:
         _check_alpha(alpha, (input, other))
+    op = _add if alpha == 1 else _add_alpha
     if isinstance(other, Tensor) and type(other._storage) is DeferredStorage:
-        return dispatch_fused(_add, (input, other), (("alpha", alpha),))
-    return dispatch(_add, (input, other), (("alpha", alpha),))
+        return dispatch_fused(op, (input, other), (("alpha", alpha),))
+    return dispatch(op, (input, other), (("alpha", alpha),))
 
 
 def sub(input, other, *, alpha=1) -> Tensor:
@@ -388,9 +400,10 @@ def sub(input, other, *, alpha=1) -> Tensor:
     if alpha != 1:
         _check_alpha(alpha, (input, other))
     _check_bool_sub(input, other)
+    op = _sub if alpha == 1 else _sub_alpha
     if isinstance(other, Tensor) and type(other._storage) is DeferredStorage:
-        return dispatch_fused(_sub, (input, other), (("alpha", alpha),))
-    return dispatch(_sub, (input, other), (("alpha", alpha),))
+        return dispatch_fused(op, (input, other), (("alpha", alpha),))
+    return dispatch(op, (input, other), (("alpha", alpha),))
 
 
 subtract = sub

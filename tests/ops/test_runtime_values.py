@@ -108,3 +108,23 @@ def test_second_order_gradients_through_a_sliced_value():
         expected = np.zeros(5)
         expected[i : i + 2] = 6 * np.arange(i + 1, i + 3)
         np.testing.assert_allclose(x.grad.numpy(), expected)
+
+
+def test_alpha_and_fill_values_compile_nothing():
+    p = tg.ones(6)
+    g = tg.full((6,), 2.0)
+    for lr in (0.1, 0.2):
+        p.add_(g, alpha=-lr)
+        p.sub_(g, alpha=lr / 2)
+        tg.zeros(3).fill_(lr)
+    with _no_compiles():
+        for lr in (0.3, 0.4, 0.5):
+            p.add_(g, alpha=-lr)
+            p.sub_(g, alpha=lr / 2)
+            filled = tg.zeros(3).fill_(lr)
+    want = torch.ones(6)
+    for lr in (0.1, 0.2, 0.3, 0.4, 0.5):
+        want.add_(torch.full((6,), 2.0), alpha=-lr)
+        want.sub_(torch.full((6,), 2.0), alpha=lr / 2)
+    np.testing.assert_array_equal(p.numpy(), want.numpy())
+    np.testing.assert_array_equal(filled.numpy(), torch.zeros(3).fill_(0.5).numpy())
