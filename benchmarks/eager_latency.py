@@ -42,6 +42,7 @@ import tapegrad
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _memory import _rss_mb
+from _timing import run_header
 from _train_models import MODELS, ModelSpec, make_data, torch_like_step
 
 try:
@@ -153,16 +154,6 @@ def _ready(result: Any) -> None:
             _ready(item)
     elif isinstance(result, tapegrad.Tensor):
         jax.block_until_ready(result._data)
-
-
-def _header() -> str:
-    threads = f" ({torch.get_num_threads()} threads" if torch else ""
-    threads += f", OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})" if torch else ""
-    return (
-        f"tapegrad {tapegrad.__version__}, jax {jax.__version__}, "
-        f"torch {torch.__version__ if torch else 'not installed'}{threads}, "
-        f"device {jax.devices()[0]}"
-    )
 
 
 def _fmt(value: float, width: int, digits: int = 1) -> str:
@@ -379,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shapes", type=int, help="batch sizes of the memory part (default 1000)")
     args = parser.parse_args(argv)
 
-    print(_header())
+    print(run_header(torch))
     verdicts = {}
     if "latency" in args.parts:
         verdicts["latency"] = latency(args.values or (20 if args.quick else 200))

@@ -34,7 +34,7 @@ import tapegrad
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _memory import memory_check
-from _timing import best_time
+from _timing import best_time, run_header
 from _train_models import MODELS, ModelSpec, jax_step, make_data, torch_like_step
 
 try:
@@ -191,16 +191,6 @@ def _ratio_cell(times: dict[str, float], spec: ModelSpec, ratio) -> str:
     return f"{value:.2f} {'met' if value <= target else 'missed'}"
 
 
-def _header() -> str:
-    threads = f" ({torch.get_num_threads()} threads" if torch else ""
-    threads += f", OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})" if torch else ""
-    return (
-        f"tapegrad {tapegrad.__version__}, jax {jax.__version__}, "
-        f"torch {torch.__version__ if torch else 'not installed'}{threads}, "
-        f"device {jax.devices()[0]}"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the memory check and time every model's steps; print both tables and the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -214,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    print(_header())
+    print(run_header(torch))
     memory_flat = memory_check(args.memory_steps or (100 if args.quick else 1000))
 
     rows = []

@@ -49,10 +49,10 @@ class ViewInfo:
         )
 
     def _run(self, base):
-        from tapegrad._ops._registry import _value_args
+        from tapegrad._ops._registry import _value_arg
 
         struct, vals = self.split()
-        return _chain_kernel(struct)(base, tuple(_value_args(v) for v in vals))
+        return _chain_kernel(struct)(base, _value_arg(vals))
 
     def read(self, storage):
         if self.generation != storage.generation:

@@ -344,7 +344,7 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
     try:
         if entry is None:
             entry = _resolve(op, keys, statics)
-        out = entry[0](*arrays, *_value_args(vals)) if vals else entry[0](*arrays)
+        out = entry[0](*arrays, *_value_arg(vals)) if vals else entry[0](*arrays)
     except Exception as exc:  # re-raised with PyTorch's type and text
         if getattr(exc, "tapegrad_torch_error", False):
             raise  # already PyTorch's own error (e.g. a backward that PyTorch refuses)
@@ -375,10 +375,6 @@ def _value_arg(value):
     if type(value) is tuple:
         return tuple(_value_arg(v) for v in value)
     return value
-
-
-def _value_args(vals: tuple) -> tuple:
-    return tuple(_value_arg(v) for v in vals)
 
 
 # ----- deferred results and fused consumers --------------------------------------------------
@@ -518,7 +514,7 @@ def dispatch_fused(op: Op, operands: tuple, statics: tuple = ()):
         return dispatch(op, operands, statics)
     if op.values:
         statics, vals = _split_values(op, statics)
-        flat.extend(_value_args(vals))
+        flat.extend(_value_arg(vals))
     keys = tuple(keys)
     entry = op.kernels.get((keys, statics))
     global _zero_bits
@@ -761,7 +757,7 @@ def apply_node(node, grads: list) -> list:
             g if g is not None else _zeros_like_aval(node._out_avals[i])
             for i, g in ((i, grads[i]) for i in op.diff_out)
         ]
-    vals = _value_args(node._vals)
+    vals = _value_arg(node._vals)
     if op.linear:
         res = op.vjp_kernel(cdt, statics, mask, node._avals)(*vals, *gs)
     else:

@@ -208,13 +208,13 @@ def _div_saves(mask: tuple) -> list:
 
 
 @defop("add", node="AddBackward0", linear=True)
-def _add(x, y, alpha):
-    return x + y if alpha == 1 else x + y * alpha
+def _add(x, y):
+    return x + y
 
 
 @defop("sub", node="SubBackward0", linear=True)
-def _sub(x, y, alpha):
-    return x - y if alpha == 1 else x - y * alpha
+def _sub(x, y):
+    return x - y
 
 
 # With ``alpha != 1`` (``p.add_(g, alpha=-lr)``, lr from a scheduler) alpha is a runtime value.
@@ -388,10 +388,10 @@ def add(input, other, *, alpha=1) -> Tensor:
     other = _scalar_or_tensor(other, "add")
     if alpha != 1:
         _check_alpha(alpha, (input, other))
-    op = _add if alpha == 1 else _add_alpha
+    op, statics = (_add, ()) if alpha == 1 else (_add_alpha, (("alpha", alpha),))
     if isinstance(other, Tensor) and type(other._storage) is DeferredStorage:
-        return dispatch_fused(op, (input, other), (("alpha", alpha),))
-    return dispatch(op, (input, other), (("alpha", alpha),))
+        return dispatch_fused(op, (input, other), statics)
+    return dispatch(op, (input, other), statics)
 
 
 def sub(input, other, *, alpha=1) -> Tensor:
@@ -400,10 +400,10 @@ def sub(input, other, *, alpha=1) -> Tensor:
     if alpha != 1:
         _check_alpha(alpha, (input, other))
     _check_bool_sub(input, other)
-    op = _sub if alpha == 1 else _sub_alpha
+    op, statics = (_sub, ()) if alpha == 1 else (_sub_alpha, (("alpha", alpha),))
     if isinstance(other, Tensor) and type(other._storage) is DeferredStorage:
-        return dispatch_fused(op, (input, other), (("alpha", alpha),))
-    return dispatch(op, (input, other), (("alpha", alpha),))
+        return dispatch_fused(op, (input, other), statics)
+    return dispatch(op, (input, other), statics)
 
 
 subtract = sub
@@ -533,7 +533,6 @@ def pow(input, exponent) -> Tensor:
             isinstance(exponent, float)
             and exponent not in _SPECIAL_EXPONENTS
             and input.dtype.is_floating_point
-            and exponent == exponent
         ):
             return dispatch(_pow_scalar_value, (input,), (("exponent", exponent),))
         return dispatch(_pow_scalar, (input,), (("exponent", exponent),))

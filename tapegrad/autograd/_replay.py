@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from tapegrad import _tracing
-from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, _value_args, release
+from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, _value_arg, release
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad.autograd.graph import AccumulateGrad
 
@@ -211,7 +211,7 @@ def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
                 return False  # the engine raises it, after running what PyTorch runs first
             flat.extend(o._data if isinstance(o, Tensor) else o for o in n._saved)
         if n._vals:
-            flat.extend(_value_args(n._vals))
+            flat.extend(_value_arg(n._vals))
     grads_held = []
     storages = set()
     for acc in accs:
