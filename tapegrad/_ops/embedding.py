@@ -19,8 +19,16 @@ from tapegrad._tensor import Tensor
 PADDING_IDX_RANGE = "Padding_idx must be within num_embeddings"
 
 
-@defop("embedding", node="EmbeddingBackward0", dtypes="keep", edges=(0,), saves=lambda m: [1])
-def _embedding(weight, indices, padding_idx, scale_grad_by_freq):
+@defop(
+    "embedding",
+    node="EmbeddingBackward0",
+    dtypes="keep",
+    edges=(0,),
+    saves=lambda m: [1],
+    values=("padding_idx",),
+)
+def _embedding(weight, indices, has_padding, scale_grad_by_freq, padding_idx):
+    # Whether there is a padding row is static, which row it is a runtime value.
     rows = jnp.take(weight, indices, axis=0)
     fixed = lax.stop_gradient(rows)
     if scale_grad_by_freq:
@@ -29,7 +37,7 @@ def _embedding(weight, indices, padding_idx, scale_grad_by_freq):
         counts = jnp.zeros(weight.shape[0], weight.dtype).at[indices.reshape(-1)].add(1)
         scale = (1 / jnp.take(counts, indices))[..., None]
         rows = fixed + (rows - fixed) * scale
-    if padding_idx >= 0:
+    if has_padding:
         rows = jnp.where((indices == padding_idx)[..., None], fixed, rows)
     return rows
 
@@ -113,5 +121,9 @@ def embedding(
             f"types: Long, Int; but got {got} instead (while checking arguments for embedding)"
         )
     _check_range(input, rows, lambda i: "index out of range in self")
-    statics = (("padding_idx", int(padding_idx)), ("scale_grad_by_freq", bool(scale_grad_by_freq)))
+    statics = (
+        ("has_padding", padding_idx >= 0),
+        ("scale_grad_by_freq", bool(scale_grad_by_freq)),
+        ("padding_idx", int(padding_idx)),
+    )
     return dispatch(_embedding, (weight, input), statics)

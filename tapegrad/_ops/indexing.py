@@ -13,9 +13,11 @@ from tapegrad._ops.shape import STRIDE_RULES, rule_basic_index
 from tapegrad._tensor import Tensor
 from tapegrad._tracing import host_value
 
-# An index is parsed into ("i", n) | ("s", start, stop, step) | None (new axis). A basic
-# (view) index reaches its kernel as a structure, ("i",) | ("s", length, step) | None, and the
-# items' starts as runtime values, so ``data[i:i + 8]`` compiles once for every ``i``.
+# An index is parsed into ("i", n) | ("s", start, stop, step) | None (new axis), and for
+# advanced indexing "T" (an index tensor) | ("b", value) (a bool scalar). It reaches its kernel
+# as a structure, ("i",) | ("s", length, step) | None | "T" | ("b", value), and the ints' and
+# slices' starts as runtime values, so ``data[i:i + 8]``, ``x[t, i]`` and ``x[t, a:b] = v``
+# compile once for every ``i``, ``a``.
 
 
 def _basic_fn(x, index, starts):
@@ -40,12 +42,14 @@ def _basic_fn(x, index, starts):
     return x
 
 
-def _basic_structure(static: tuple) -> tuple[tuple, tuple]:
-    """A parsed basic index as (structure, starts), the starts checked in bounds already."""
+def _structure(static: tuple) -> tuple[tuple, tuple]:
+    """A parsed index as (structure, starts), the starts checked in bounds already: ints become
+    ``("i",)`` and slices ``("s", length, step)``; tensors ("T"), new axes and bool scalars
+    stay as they are."""
     struct, starts = [], []
     for item in static:
-        if item is None:
-            struct.append(None)
+        if item is None or item == "T" or item[0] == "b":
+            struct.append(item)
         elif item[0] == "i":
             struct.append(("i",))
             starts.append(item[1])
@@ -70,10 +74,35 @@ _BASIC_OPS = {
 STRIDE_RULES.update({op.name: rule_basic_index for op in _BASIC_OPS.values()})
 
 
-def _advanced_fn(x, *index_arrays, index):
+def _region(shape: tuple, index: tuple, starts: tuple) -> tuple[list, list, list]:
+    """The box an index's ints and slices cut out of a tensor of ``shape``: the starts of a
+    ``lax.dynamic_slice`` (runtime values), its sizes, and the dims the ints select (size one,
+    dropped once cut)."""
+    begin, sizes, ints = [0] * len(shape), list(shape), []
+    d = 0  # the dim of the tensor the next item indexes
+    k = 0
+    for item in index:
+        if item is None or item[0] == "b":
+            continue
+        if item != "T":
+            begin[d] = starts[k]
+            k += 1
+            if item[0] == "i":
+                sizes[d] = 1
+                ints.append(d)
+            else:
+                length, step = item[1], item[2]
+                sizes[d] = (length - 1) * step + 1 if length else 0
+        d += 1
+    return begin, sizes, ints
+
+
+def _tensor_key(x, index: tuple, index_arrays: tuple) -> tuple:
+    """``x`` (with a new axis per bool scalar) and the key indexing it once the index's ints
+    and slices were cut: the index tensors, None for new axes, the slices' steps."""
     key = []
     arrays = iter(index_arrays)
-    dim = 0  # the dim of ``x`` the next item indexes
+    dim = 0  # the dim of ``x`` the next key item indexes
     for item in index:
         if item == "T":
             key.append(next(arrays))
@@ -81,18 +110,32 @@ def _advanced_fn(x, *index_arrays, index):
             key.append(None)
             continue
         elif item[0] == "i":
-            key.append(item[1])
+            continue
         elif item[0] == "b":
             # A bool scalar indexes a new axis of size one with [0] (True) or [] (False).
             x = jnp.expand_dims(x, dim)
             key.append(jnp.zeros((1 if item[1] else 0,), jnp.int64))
         else:
-            key.append(slice(item[1], item[2], item[3]))
+            key.append(slice(None, None, item[2]))
         dim += 1
-    return x[tuple(key)]
+    return x, tuple(key)
 
 
-_index = defop("index", node="IndexBackward0", dtypes="keep", edges=(0,))(_advanced_fn)
+def _advanced_fn(x, *index_arrays, index, starts):
+    # PyTorch's order: ints select and slices narrow first, then the tensors index what is left
+    # (so ``x[1, :, t]`` keeps the slice's dim in front, where numpy would move it).
+    if starts:
+        begin, sizes, ints = _region(x.shape, index, starts)
+        x = lax.dynamic_slice(x, begin, sizes)
+        if ints:
+            x = jnp.squeeze(x, tuple(ints))
+    x, key = _tensor_key(x, index, index_arrays)
+    return x[key]
+
+
+_index = defop("index", node="IndexBackward0", dtypes="keep", edges=(0,), values=("starts",))(
+    _advanced_fn
+)
 
 _FILL = slice(None)  # the dims an index leaves out (or an Ellipsis spans), told apart by identity
 TOO_MANY = "too many indices for tensor of dimension {}"
@@ -217,33 +260,34 @@ def getitem(x: Tensor, index, *, _parse_only: bool = False):
     static = tuple(static)
     if _parse_only:
         return static, tensors, advanced
+    struct, starts = _structure(static)
     if advanced:
-        return dispatch(_index, (x, *tensors), (("index", static),))
+        return dispatch(_index, (x, *tensors), (("index", struct), ("starts", starts)))
     if last == "alias" and any(s is None for s in static):
         last = None
-    struct, starts = _basic_structure(static)
     return dispatch(_BASIC_OPS[last], (x,), (("index", struct), ("starts", starts)))
 
 
-def _index_put_fn(x, values, *index_arrays, index):
-    key = []
-    arrays = iter(index_arrays)
-    for item in index:
-        if item == "T":
-            key.append(next(arrays))
-        elif item is None:
-            key.append(None)
-        elif item[0] == "i":
-            key.append(item[1])
-        else:
-            key.append(slice(item[1], item[2], item[3]))
-    key = tuple(key)
+def _index_put_fn(x, values, *index_arrays, index, starts):
+    # As in reading: the ints and slices cut a box out of ``x`` (ints drop their dims), the
+    # tensors index the box, and the written box goes back where it was cut.
+    begin, sizes, ints = _region(x.shape, index, starts)
+    box = lax.dynamic_slice(x, begin, sizes) if starts else x
+    inner, key = _tensor_key(jnp.squeeze(box, tuple(ints)) if ints else box, index, index_arrays)
     # Positions written more than once keep one of the values (PyTorch leaves which undefined).
-    return x.at[key].set(jnp.broadcast_to(values.astype(x.dtype), x[key].shape))
+    inner = inner.at[key].set(jnp.broadcast_to(values.astype(x.dtype), inner[key].shape))
+    if not starts:
+        return inner
+    return lax.dynamic_update_slice(x, inner.reshape(box.shape), begin)
 
 
 _index_put = defop(
-    "index_put", node="IndexPutBackward0", dtypes="keep", saves=lambda m: [], edges=(0, 1)
+    "index_put",
+    node="IndexPutBackward0",
+    dtypes="keep",
+    saves=lambda m: [],
+    edges=(0, 1),
+    values=("starts",),
 )(_index_put_fn)
 
 
@@ -252,7 +296,8 @@ def index_put(x: Tensor, index, values) -> Tensor:
     static, tensors, _ = getitem(x, index, _parse_only=True)
     if any(item is not None and item != "T" and item[0] == "b" for item in static):
         raise NotImplementedError("assignment through a bool scalar index is not supported")
-    return dispatch(_index_put, (x, values, *tensors), (("index", static),))
+    struct, starts = _structure(static)
+    return dispatch(_index_put, (x, values, *tensors), (("index", struct), ("starts", starts)))
 
 
 def _is_integer(t: Tensor) -> bool:
@@ -345,14 +390,20 @@ def _c_name(d) -> str:
     )
 
 
-def _index_add_fn(x, index, source, dim, alpha):
+def _index_add_fn(x, index, source, dim, scaled, alpha):
+    # ``alpha`` is a runtime value; whether it scales at all (alpha != 1) is static.
     key = (slice(None),) * dim + (index,)
     src = source.astype(x.dtype)
-    return x.at[key].add(src if alpha == 1 else src * alpha)
+    return x.at[key].add((src * alpha).astype(x.dtype) if scaled else src)
 
 
 _index_add = defop(
-    "index_add", node="IndexAddBackward0", dtypes="keep", saves=lambda m: [], edges=(0, 2)
+    "index_add",
+    node="IndexAddBackward0",
+    dtypes="keep",
+    saves=lambda m: [],
+    edges=(0, 2),
+    values=("alpha",),
 )(_index_add_fn)
 
 
@@ -370,7 +421,8 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
         raise IndexError(
             f"index out of range in self: index {bad} for dimension {d} of size {size}"
         )
-    return dispatch(_index_add, (input, index, source), (("dim", d), ("alpha", alpha)))
+    statics = (("dim", d), ("scaled", alpha != 1), ("alpha", alpha))
+    return dispatch(_index_add, (input, index, source), statics)
 
 
 # ----- gather / scatter ----------------------------------------------------------------------

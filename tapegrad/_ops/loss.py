@@ -88,18 +88,19 @@ def _broadcast(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
 
 # Scalar multiply and divide with PyTorch's Scalar-overload node names (a Python number times
-# a tensor inside ATen is ``mul(Tensor, Scalar)``: MulBackward1, DivBackward1).
-@defop("loss_scale", node="MulBackward1", dtypes="keep", linear=True)
+# a tensor inside ATen is ``mul(Tensor, Scalar)``: MulBackward1, DivBackward1). The numbers
+# (label smoothing's factors, the mean's divisor) are runtime values.
+@defop("loss_scale", node="MulBackward1", dtypes="keep", linear=True, values=("factor",))
 def _scale(x, factor):
     return x * jnp.asarray(factor, x.dtype)
 
 
-@defop("loss_shift", node="AddBackward1", dtypes="keep", linear=True)
+@defop("loss_shift", node="AddBackward1", dtypes="keep", linear=True, values=("offset",))
 def _shift(x, offset):
     return x + jnp.asarray(offset, x.dtype)
 
 
-@defop("loss_div_scalar", node="DivBackward1", dtypes="keep", linear=True)
+@defop("loss_div_scalar", node="DivBackward1", dtypes="keep", linear=True, values=("divisor",))
 def _div_scalar(x, divisor):
     return x / jnp.asarray(divisor, x.dtype)
 
@@ -111,7 +112,7 @@ def _mse_loss(x, t, reduction):
     return _apply_reduction(d * d, reduction)
 
 
-@defop("smooth_l1_loss", node="SmoothL1LossBackward0")
+@defop("smooth_l1_loss", node="SmoothL1LossBackward0", values=("beta",))
 def _smooth_l1_loss(x, t, reduction, beta):
     d = x - t
     a = jnp.abs(d)
@@ -239,8 +240,9 @@ def _nll_fn(x, t, w, has_weight, ignore_index, reduction):
     return jnp.where(empty, jnp.full((), jnp.nan, x.dtype), safe)
 
 
-_nll_loss = defop("nll_loss", node="NllLossBackward0", dtypes="keep", edges=(0,))(_nll_fn)
-_nll_loss2d = defop("nll_loss2d", node="NllLoss2DBackward0", dtypes="keep", edges=(0,))(_nll_fn)
+_NLL = {"dtypes": "keep", "edges": (0,), "values": ("ignore_index",)}
+_nll_loss = defop("nll_loss", node="NllLossBackward0", **_NLL)(_nll_fn)
+_nll_loss2d = defop("nll_loss2d", node="NllLoss2DBackward0", **_NLL)(_nll_fn)
 
 
 @jax.jit
@@ -412,7 +414,7 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing) -> T
     return dispatch(_div_scalar, (total,), (("divisor", input.numel() // n_classes),))
 
 
-@defop("valid_target_weight", node=None, dtypes="keep")
+@defop("valid_target_weight", node=None, dtypes="keep", values=("ignore_index",))
 def _valid_target_weight(t, w, has_weight, ignore_index):
     """The mean's denominator of label smoothing: the summed weights of non-ignored targets."""
     valid = t != ignore_index

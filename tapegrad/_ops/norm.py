@@ -55,6 +55,7 @@ def _affine(out, w, b, has_weight, has_bias, shape):
     diff_out=(0,),
     saves=lambda mask: [0, 1],
     edges=(0, 1, 2),
+    values=("momentum", "eps"),
 )
 def _batch_norm_train(x, w, b, rm, rv, has_weight, has_bias, has_running, momentum, eps):
     axes = (0, *range(2, x.ndim))
@@ -79,6 +80,7 @@ def _batch_norm_train(x, w, b, rm, rv, has_weight, has_bias, has_running, moment
     dtypes="keep",
     saves=lambda mask: [0, 1, 3, 4],
     edges=(0, 1, 2),
+    values=("eps",),
 )
 def _batch_norm_eval(x, w, b, rm, rv, has_weight, has_bias, eps):
     shape = _channel_shape(x)
@@ -175,7 +177,13 @@ def _update_running(t: Tensor, array) -> None:
     write(t, array, bump=False)
 
 
-@defop("layer_norm", node="NativeLayerNormBackward0", dtypes="keep", edges=(0, 1, 2))
+@defop(
+    "layer_norm",
+    node="NativeLayerNormBackward0",
+    dtypes="keep",
+    edges=(0, 1, 2),
+    values=("eps",),
+)
 def _layer_norm(x, w, b, n, has_weight, has_bias, eps):
     axes = tuple(range(x.ndim - n, x.ndim))
     mean = jnp.mean(x, axis=axes, keepdims=True)

@@ -4,7 +4,6 @@ node names (``ConstantPadNdBackward0``, ``ReflectionPad2DBackward0`` ...) and er
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._tensor import Tensor
@@ -29,15 +28,15 @@ def _pad_fn(x, pads, mode, value):
     positive = [(max(0, lo), max(0, hi)) for lo, hi in pads]
     if mode == "circular":  # PyTorch crops first, then wraps what is left
         return jnp.pad(_crop(x, pads), positive, mode="wrap")
-    if mode == "constant":
-        fill = np.array(value).astype(x.dtype)
+    if mode == "constant":  # ``value`` is a runtime value here
+        fill = jnp.asarray(value).astype(x.dtype)
         return _crop(jnp.pad(x, positive, constant_values=fill), pads)
     return _crop(jnp.pad(x, positive, mode=_JNP_MODES[mode]), pads)
 
 
-_constant_pad = defop("pad_constant", node="ConstantPadNdBackward0", dtypes="keep", linear=True)(
-    _pad_fn
-)
+_constant_pad = defop(
+    "pad_constant", node="ConstantPadNdBackward0", dtypes="keep", linear=True, values=("value",)
+)(_pad_fn)
 # PyTorch composes circular padding from slice copies; its last node is CopySlices.
 _circular_pad = defop("pad_circular", node="CopySlices", dtypes="keep", linear=True)(_pad_fn)
 _MODE_OPS = {
@@ -107,7 +106,12 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         for size, (lo, hi) in zip(input.shape, pairs, strict=True):
             if size + min(lo, 0) + min(hi, 0) < 0:  # PyTorch crops (narrows) first
                 raise RuntimeError("narrow(): length must be non-negative.")
-        statics = (("pads", pairs), ("mode", mode), ("value", 0.0 if value is None else value))
+        # PyTorch's value is a double, cast into the tensor's dtype as fill_ casts it.
+        statics = (
+            ("pads", pairs),
+            ("mode", mode),
+            ("value", 0.0 if value is None else float(value)),
+        )
         return dispatch(_constant_pad, (input,), statics)
     if value is not None and value != 0:
         raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -138,30 +140,38 @@ trunc = _unary_fn("trunc")
 square = _unary_fn("square")
 
 
-def _round_fn(x, decimals):
-    if jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_:
+def _is_integral(x) -> bool:
+    return jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_
+
+
+@defop("round", node="RoundBackward0", dtypes="same", linear=True)
+def _round(x):
+    return x if _is_integral(x) else jnp.round(x)
+
+
+@defop("round_decimals", node="RoundBackward1", dtypes="same", linear=True, values=("scale",))
+def _round_decimals(x, negative, scale):
+    # PyTorch's decimals rounding: scale up, round half to even, scale back, with the scale
+    # ``static_cast<scalar_t>(std::pow(10, abs(decimals)))`` (a runtime value; its direction is
+    # static).
+    if _is_integral(x):
         return x
-    if decimals == 0:
-        return jnp.round(x)
-    # PyTorch's decimals rounding: scale up, round half to even, scale back.
-    if decimals > 0:
-        scale = jnp.asarray(10.0**decimals, x.dtype)
-        return jnp.round(x * scale) / scale
-    scale = jnp.asarray(10.0**-decimals, x.dtype)
-    return jnp.round(x / scale) * scale
-
-
-_round = defop("round", node="RoundBackward0", dtypes="same", linear=True)(_round_fn)
-_round_decimals = defop("round_decimals", node="RoundBackward1", dtypes="same", linear=True)(
-    _round_fn
-)
+    scale = jnp.asarray(scale, x.dtype)
+    if negative:
+        return jnp.round(x / scale) * scale
+    return jnp.round(x * scale) / scale
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """Rounds elements of ``input`` to the nearest integer (half to even), or to ``decimals``."""
     if decimals == 0:
-        return dispatch(_round, (input,), (("decimals", 0),))
-    return dispatch(_round_decimals, (input,), (("decimals", int(decimals)),))
+        return dispatch(_round, (input,))
+    decimals = int(decimals)
+    try:
+        scale = 10.0 ** builtins.abs(decimals)
+    except OverflowError:  # std::pow's inf
+        scale = float("inf")
+    return dispatch(_round_decimals, (input,), (("negative", decimals < 0), ("scale", scale)))
 
 
 @defop("gelu", node="GeluBackward0", dtypes="float")
@@ -228,13 +238,24 @@ def _sub_alpha(x, y, alpha):
     return x - y * alpha
 
 
-def _rsub_fn(x, y, alpha):
-    # y - alpha * x: PyTorch's ``rsub(input, other)`` and ``2 - t``.
-    return y - x if alpha == 1 else y - x * alpha
+def _rsub_fn(x, y):
+    # y - x: PyTorch's ``rsub(input, other)`` and ``2 - t``.
+    return y - x
+
+
+def _rsub_alpha_fn(x, y, alpha):
+    # y - alpha * x, alpha a runtime value (as add_alpha's).
+    return y - x * alpha
 
 
 _rsub = defop("rsub", node="RsubBackward0", linear=True, edges="tensors")(_rsub_fn)
 _rsub_scalar = defop("rsub_scalar", node="RsubBackward1", linear=True, edges="tensors")(_rsub_fn)
+_rsub_alpha = defop(
+    "rsub_alpha", node="RsubBackward0", linear=True, edges="tensors", values=("alpha",)
+)(_rsub_alpha_fn)
+_rsub_scalar_alpha = defop(
+    "rsub_scalar_alpha", node="RsubBackward1", linear=True, edges="tensors", values=("alpha",)
+)(_rsub_alpha_fn)
 
 
 @defop("mul", node="MulBackward0", saves=cross_saves)
@@ -431,7 +452,10 @@ def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
     if alpha != 1:
         _check_alpha(alpha, (input, other))
     _check_bool_sub(input, other)
-    op = _rsub if isinstance(other, Tensor) else _rsub_scalar
+    tensor_other = isinstance(other, Tensor)
+    if alpha == 1:
+        return dispatch(_rsub if tensor_other else _rsub_scalar, (input, other))
+    op = _rsub_alpha if tensor_other else _rsub_scalar_alpha
     return dispatch(op, (input, other), (("alpha", alpha),))
 
 

@@ -235,16 +235,16 @@ def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
     return dispatch(_argmin, (input,), (("dim", d), ("keepdim", bool(keepdim))))
 
 
-def _var_fn(x, dims, correction, keepdim):
+def _var_fn(x, dims, keepdim, divisor):
     # PyTorch divides by max(0, n - correction): inf or nan, never jax's nan for ddof >= n.
+    # The divisor is a runtime value (``correction`` may be any number).
     axis = _axes(dims)
-    n = math.prod(x.shape) if axis is None else math.prod(x.shape[d] for d in axis)
     centered = x - jnp.mean(x, axis=axis, keepdims=True)
     sq = jnp.sum(centered * centered, axis=axis, keepdims=keepdim)
-    return sq / jnp.asarray(builtins.max(n - correction, 0), x.dtype)
+    return sq / jnp.asarray(divisor, x.dtype)
 
 
-_var = defop("var", node="VarBackward0", dtypes="float")(_var_fn)
+_var = defop("var", node="VarBackward0", dtypes="float", values=("divisor",))(_var_fn)
 
 
 @jax.custom_jvp
@@ -261,9 +261,9 @@ def _sqrt_zero_grad_jvp(primals, tangents):
     return out, jnp.where(out == 0, jnp.zeros((), out.dtype), dv / (2 * safe))
 
 
-@defop("std", node="StdBackward0", dtypes="float")
-def _std(x, dims, correction, keepdim):
-    return _sqrt_zero_grad(_var_fn(x, dims, correction, keepdim))
+@defop("std", node="StdBackward0", dtypes="float", values=("divisor",))
+def _std(x, dims, keepdim, divisor):
+    return _sqrt_zero_grad(_var_fn(x, dims, keepdim, divisor))
 
 
 def _correction(unbiased, correction) -> float:
@@ -283,7 +283,8 @@ def _var_std(op, input, dim, unbiased, keepdim, correction):
     n = math.prod(shape) if dims is None else math.prod(shape[d] for d in dims)
     if n - c <= 0:
         warnings.warn(DOF_WARNING.format(op.name), UserWarning, stacklevel=3)
-    return dispatch(op, (input,), (("dims", dims), ("correction", c), ("keepdim", bool(keepdim))))
+    statics = (("dims", dims), ("keepdim", bool(keepdim)), ("divisor", builtins.max(n - c, 0)))
+    return dispatch(op, (input,), statics)
 
 
 def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):

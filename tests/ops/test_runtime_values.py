@@ -128,3 +128,177 @@ def test_alpha_and_fill_values_compile_nothing():
         want.sub_(torch.full((6,), 2.0), alpha=lr / 2)
     np.testing.assert_array_equal(p.numpy(), want.numpy())
     np.testing.assert_array_equal(filled.numpy(), torch.zeros(3).fill_(0.5).numpy())
+
+
+# ----- advanced indexing, index_put, alphas, losses, norms, padding (issue 11, second part) -----
+def _setitem(y, index, value):
+    y[index] = value
+    return y
+
+
+F64_CASES = {
+    # advanced indexing: the ints and slice starts next to index tensors are values
+    "index tensor, int": lambda m, x, v: x.view(4, 5)[m.tensor([0, 2, 2]), v % 5],
+    "index int, tensor": lambda m, x, v: x.view(4, 5)[v % 4, m.tensor([1, 3])],
+    "index tensor, slice": lambda m, x, v: x.view(4, 5)[m.tensor([3, 0]), v % 3 : v % 3 + 2],
+    "index tensor, step": lambda m, x, v: x.view(4, 5)[m.tensor([1]), v % 3 : v % 3 + 3 : 2],
+    # PyTorch selects with the int first: the slice's dim stays in front of the tensor's
+    "index int, slice, tensor": lambda m, x, v: x.view(20, 1, 1)[v, :, m.tensor([0, 0])],
+    "index mask, slice": lambda m, x, v: x.view(4, 5)[
+        m.tensor([True, False, True, True]), v % 4 : v % 4 + 1
+    ],
+    # x[i] = value, x[a:b] = value (basic) and index_put (advanced), value's gradient too
+    "setitem int": lambda m, x, v: _setitem(x * 1, v, x[0] * 3),
+    "setitem slice": lambda m, x, v: _setitem(x * 1, slice(v, v + 3), x[:3] * 2),
+    "index_put tensor, int": lambda m, x, v: _setitem(
+        x.view(4, 5) * 1, (m.tensor([0, 2]), v % 5), x[:2] * 2
+    ),
+    "index_put tensor, slice": lambda m, x, v: _setitem(
+        x.view(4, 5) * 1, (m.tensor([1, 3]), slice(v % 3, v % 3 + 2)), x[:2] * 2
+    ),
+    "index_put int, slice, tensor": lambda m, x, v: _setitem(
+        x.view(20, 1, 1) * 1, (v, slice(None), m.tensor([0])), x[:1] * 2
+    ),
+    # alphas
+    "rsub alpha": lambda m, x, v: m.rsub(x, 2.0, alpha=v / 3),
+    "rsub tensor alpha": lambda m, x, v: m.rsub(x, x * x, alpha=v / 3),
+    "index_add alpha": lambda m, x, v: x.index_add(0, m.tensor([0, 7, 7]), x[:3] * 2, alpha=v / 3),
+    # other numbers
+    "round decimals": lambda m, x, v: m.round(x * 3, decimals=v),
+    "round negative decimals": lambda m, x, v: m.round(x * 1e15, decimals=-v),
+    "var correction": lambda m, x, v: x.view(4, 5).var(1, correction=v / 4),
+    "std correction": lambda m, x, v: x.std(correction=v / 4),
+    "pad value": lambda m, x, v: m.nn.functional.pad(x.view(4, 5), (1, 2, 0, 1), value=v / 3),
+    "embedding padding_idx": lambda m, x, v: m.nn.functional.embedding(
+        m.tensor([0, v, 3, v]), x.view(20, 1), padding_idx=v
+    ),
+    # losses
+    "smooth_l1 beta": lambda m, x, v: m.nn.functional.smooth_l1_loss(
+        x, m.zeros(20, dtype=m.float64), beta=v / 10
+    ),
+    "smooth_l1 beta none": lambda m, x, v: m.nn.functional.smooth_l1_loss(
+        x, x.detach() / 2, reduction="none", beta=v / 10
+    ),
+    "cross_entropy label_smoothing": lambda m, x, v: m.nn.functional.cross_entropy(
+        x.view(4, 5), m.tensor([0, 4, 1, 1]), label_smoothing=v / 20
+    ),
+    "cross_entropy label_smoothing sum": lambda m, x, v: m.nn.functional.cross_entropy(
+        x.view(4, 5), m.tensor([0, 4, 1, 1]), reduction="sum", label_smoothing=v / 20
+    ),
+    "cross_entropy probabilities label_smoothing": lambda m, x, v: m.nn.functional.cross_entropy(
+        x.view(4, 5), m.full((4, 5), 0.2, dtype=m.float64), label_smoothing=v / 20
+    ),
+    "cross_entropy ignore_index": lambda m, x, v: m.nn.functional.cross_entropy(
+        x.view(4, 5), m.tensor([0, v, 1, 4]), ignore_index=v
+    ),
+    "cross_entropy ignore_index label_smoothing": lambda m, x, v: m.nn.functional.cross_entropy(
+        x.view(4, 5), m.tensor([v, 3, 1, v]), ignore_index=v, label_smoothing=0.25
+    ),
+    "nll_loss ignore_index": lambda m, x, v: m.nn.functional.nll_loss(
+        x.view(2, 5, 2), m.tensor([[0, v], [v, 4]]), ignore_index=v
+    ),
+    # norms
+    "batch_norm train": lambda m, x, v: m.nn.functional.batch_norm(
+        x.view(4, 5),
+        m.zeros(5, dtype=m.float64),
+        m.ones(5, dtype=m.float64),
+        training=True,
+        momentum=v / 20,
+        eps=v / 100,
+    ),
+    "batch_norm eval": lambda m, x, v: m.nn.functional.batch_norm(
+        x.view(4, 5), m.zeros(5, dtype=m.float64), m.ones(5, dtype=m.float64) * 2, eps=v / 100
+    ),
+    "layer_norm eps": lambda m, x, v: m.nn.functional.layer_norm(
+        x.view(4, 5), (5,), m.ones(5, dtype=m.float64) * 2, eps=v / 100
+    ),
+}
+
+
+def _run_f64(m, case, v, x_np):
+    x = m.tensor(x_np, requires_grad=True)
+    out = F64_CASES[case](m, x, v)
+    (out * m.tensor(np.linspace(0.5, 1.5, out.numel())).view(out.shape)).sum().backward()
+    return out.detach().numpy(), x.grad.numpy()
+
+
+@pytest.mark.parametrize("case", list(F64_CASES))
+def test_new_values_of_indices_alphas_and_loss_parameters_compile_nothing(case):
+    x_np = np.random.default_rng(1).standard_normal(20)
+    for v in (1, 2, 3):
+        _run_f64(tg, case, v, x_np)
+    with _no_compiles():
+        got = [_run_f64(tg, case, v, x_np) for v in FRESH]
+    for v, (out, grad) in zip(FRESH, got, strict=True):
+        want_out, want_grad = _run_f64(torch, case, v, x_np)
+        np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_norm_running_statistics_with_new_momentum_compile_nothing():
+    x_np = np.random.default_rng(2).standard_normal((6, 3)).astype(np.float32)
+
+    def step(m, stats, momentum):
+        x = m.tensor(x_np)
+        m.nn.functional.batch_norm(x, *stats, training=True, momentum=momentum)
+
+    ours = (tg.zeros(3), tg.ones(3))
+    for momentum in (0.1, 0.2, 0.25):
+        step(tg, ours, momentum)
+    with _no_compiles():
+        for momentum in (0.3, 0.05, 0.5):
+            step(tg, ours, momentum)
+    want = (torch.zeros(3), torch.ones(3))
+    for momentum in (0.1, 0.2, 0.25, 0.3, 0.05, 0.5):
+        step(torch, want, momentum)
+    for a, b in zip(ours, want, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+        assert a._version == b._version == 0
+
+
+def test_dropout_with_new_probabilities_compiles_nothing():
+    x = tg.ones(100, requires_grad=True)
+    for p in (0.1, 0.2, 0.25):  # the third backward compiles its replay
+        tg.nn.functional.dropout(x, p).sum().backward()
+    with _no_compiles():
+        for p in (0.3, 0.45, 0.7):
+            out = tg.nn.functional.dropout(x, p)
+            out.sum().backward()
+            kept = out.detach().numpy()
+            np.testing.assert_allclose(kept[kept != 0], 1 / (1 - p), rtol=1e-6)
+
+
+def test_values_keep_their_python_type_in_the_result():
+    # PyTorch's pad value is a double (2**60 + 1 pads as 2**60), truncated into an int tensor;
+    # index_add's alpha keeps its Python type (an int alpha scales an int tensor exactly).
+    for value in (2**60 + 1, -3, 2.9, -2.9, True):
+        ours = tg.nn.functional.pad(tg.tensor([1, 2]), (1, 1), value=value)
+        want = torch.nn.functional.pad(torch.tensor([1, 2]), (1, 1), value=value)
+        assert ours.tolist() == want.tolist()
+        assert ours.dtype.name == "int64"
+    for m in (tg, torch):
+        big = m.tensor([1, 2**60])
+        out = big.index_add(0, m.tensor([1]), m.tensor([1]), alpha=3)
+        assert out.tolist() == [1, 2**60 + 3]
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        lambda m: (1, slice(None), m.tensor([0, 2])),
+        lambda m: (m.tensor([2, 0]), slice(1, 4, 2), 3),
+        lambda m: (slice(None), 2, None, m.tensor([[4], [1]])),
+    ],
+)
+def test_ints_next_to_index_tensors_select_first_as_in_pytorch(index):
+    # PyTorch applies ints and slices before the index tensors: x[1, :, t] has shape
+    # (4, len(t)), where numpy's rule (the int is an advanced index too) gives (len(t), 4).
+    a = np.arange(60.0).reshape(3, 4, 5)
+    ours, want = tg.tensor(a), torch.tensor(a)
+    got, expected = ours[index(tg)], want[index(torch)]
+    assert tuple(got.shape) == tuple(expected.shape)
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    value = np.linspace(-1.0, 1.0, expected.numel()).reshape(tuple(expected.shape))
+    ours[index(tg)] = tg.tensor(value)
+    want[index(torch)] = torch.tensor(value)
+    np.testing.assert_array_equal(ours.numpy(), want.numpy())
