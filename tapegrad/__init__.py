@@ -15,6 +15,7 @@ _jax.config.update("jax_enable_x64", True)
 
 from tapegrad import _methods  # attaches the Tensor methods
 from tapegrad import autograd
+from tapegrad._config import config
 from tapegrad._creation import (
     arange,
     as_tensor,

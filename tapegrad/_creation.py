@@ -19,6 +19,7 @@ import numpy as np
 from tapegrad import _dtype as dt
 from tapegrad._device import device as _device
 from tapegrad._device import to_jax_device
+from tapegrad._kernel_cache import bounded_jit
 from tapegrad._tensor import SCALAR_CONVERSION, Tensor, _wrap
 
 __all__ = [
@@ -53,7 +54,7 @@ _ARRAYS = (np.ndarray, jax.Array)
 _PY_SCALARS = frozenset((float, int, bool))
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # jit-compiled once per (shape, dtype pair): PyTorch's conversion of one array to another dtype.
-_cast = jax.jit(dt.cast, static_argnums=1)
+_cast = bounded_jit(dt.cast, static_argnums=1)
 
 
 def _check_dtype(dtype, fn: str = "tensor") -> dt.dtype | None:

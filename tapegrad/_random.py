@@ -6,7 +6,6 @@ the same numbers (they are not PyTorch's numbers: the generators differ).
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 import warnings
@@ -17,6 +16,7 @@ import numpy as np
 
 from tapegrad import _dtype as dt
 from tapegrad._creation import DeviceLike, make, parse_size, parse_size_arg
+from tapegrad._kernel_cache import KERNELS
 from tapegrad._tensor import Tensor
 
 __all__ = [
@@ -129,8 +129,15 @@ def _block(n: int) -> int:
     return n if n > _MAX_BLOCK else max(16, 1 << (n - 1).bit_length())
 
 
-@functools.cache
 def _sampler(kind: str, n: int, dtype):
+    key = ("sampler", kind, n, dtype)
+    k = KERNELS.get(key)
+    if k is None:
+        k = KERNELS.put(key, jax.jit(_draw_fn(kind, n, dtype)))
+    return k
+
+
+def _draw_fn(kind: str, n: int, dtype):
     def draw(key, low, high):
         key, sub = jax.random.split(key)
         if kind == "uniform":
@@ -141,12 +148,15 @@ def _sampler(kind: str, n: int, dtype):
             x = jax.random.randint(sub, (n,), low, high, dtype)
         return key, x
 
-    return jax.jit(draw)
+    return draw
 
 
-@functools.cache
 def _cut(n: int, shape: tuple):
-    return jax.jit(lambda x: x[:n].reshape(shape))
+    key = ("sampler_cut", n, shape)
+    k = KERNELS.get(key)
+    if k is None:
+        k = KERNELS.put(key, jax.jit(lambda x: x[:n].reshape(shape)))
+    return k
 
 
 def _draw(kind: str, shape: tuple, dtype: dt.dtype, low: int = 0, high: int = 1):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import jax
 from jax.core import Tracer
 
-__all__ = ["ViewInfo"]
+from tapegrad._kernel_cache import KERNELS
 
-_CHAIN_KERNELS: dict = {}
+__all__ = ["ViewInfo"]
 
 
 def apply_chain(base, struct: tuple, vals: tuple):
@@ -19,12 +19,13 @@ def apply_chain(base, struct: tuple, vals: tuple):
     return base
 
 
-def _chain_kernel(struct: tuple):
-    """One jitted kernel per chain structure: the steps' values (a slice's start) are its
-    arguments, so views at every offset share it."""
-    k = _CHAIN_KERNELS.get(struct)
+def _chain_kernel(struct: tuple, base_shape: tuple):
+    """One jitted kernel per chain structure and base shape: the steps' values (a slice's
+    start) are its arguments, so views at every offset share it."""
+    key = ("view_chain", struct, base_shape)
+    k = KERNELS.get(key)
     if k is None:
-        k = _CHAIN_KERNELS[struct] = jax.jit(lambda base, vals: apply_chain(base, struct, vals))
+        k = KERNELS.put(key, jax.jit(lambda base, vals: apply_chain(base, struct, vals)))
     return k
 
 
@@ -52,7 +53,7 @@ class ViewInfo:
         from tapegrad._ops._registry import _value_arg
 
         struct, vals = self.split()
-        return _chain_kernel(struct)(base, _value_arg(vals))
+        return _chain_kernel(struct, base.shape)(base, _value_arg(vals))
 
     def read(self, storage):
         if self.generation != storage.generation:

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from tapegrad import _random, _tracing
 from tapegrad._grad_mode import no_grad
 from tapegrad._grad_mode import state as _mode
+from tapegrad._kernel_cache import KERNELS, bounded_jit
 from tapegrad._storage import Storage
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad._tensor import _new as _new_tensor
@@ -368,8 +369,6 @@ _set_array = _ARRAY_SLOT.__set__
 _set_gen = _GEN_SLOT.__set__
 _new_storage = object.__new__
 
-_UNPACKERS: dict = {}
-
 
 class _Box:
     """One flat buffer a compiled step returned (one dtype's small parameters, optimizer state
@@ -455,16 +454,19 @@ _PACK_EPOCH = [0]
 
 def _unpack(flat, offset: int, shape: tuple):
     with jax.ensure_compile_time_eval():  # also inside a trace: the result is kept
-        return _unpacker(shape, flat.dtype)(flat, offset)
+        return _unpacker(shape, flat.dtype, flat.shape)(flat, offset)
 
 
-def _unpacker(shape: tuple, dtype):
-    key = (shape, dtype)
-    f = _UNPACKERS.get(key)
+def _unpacker(shape: tuple, dtype, flat_shape: tuple):
+    key = ("unpack", shape, dtype, flat_shape)
+    f = KERNELS.get(key)
     if f is None:
         size = math.prod(shape)
-        f = _UNPACKERS[key] = jax.jit(
-            lambda flat, offset: jax.lax.dynamic_slice(flat, (offset,), (size,)).reshape(shape)
+        f = KERNELS.put(
+            key,
+            jax.jit(
+                lambda flat, offset: jax.lax.dynamic_slice(flat, (offset,), (size,)).reshape(shape)
+            ),
         )
     return f
 
@@ -487,7 +489,7 @@ def _owned(arrays: list, owned: dict) -> list:
     return out
 
 
-@jax.jit
+@bounded_jit
 def _copy(a):
     return jnp.copy(a)
 
@@ -727,7 +729,7 @@ class _Program:
         else:
             flats = []
             for group in self.groups:
-                flat = _concat_flat(len(group))(*[storages[i].array for i, _, _ in group])
+                flat = _concat_flat(*[storages[i].array for i, _, _ in group])
                 owned[id(flat)] = flat
                 flats.append(flat)
         big = [storages[i].array for i in self.big]
@@ -745,14 +747,9 @@ class _Program:
         return True
 
 
-_CONCATS: dict = {}
-
-
-def _concat_flat(n: int) -> Callable:
-    f = _CONCATS.get(n)
-    if f is None:
-        f = _CONCATS[n] = jax.jit(lambda *arrays: jnp.concatenate([a.reshape(-1) for a in arrays]))
-    return f
+@bounded_jit
+def _concat_flat(*arrays):
+    return jnp.concatenate([a.reshape(-1) for a in arrays])
 
 
 # ----- compiled functions ----------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Every differentiable op is declared once with ``defop``: its name, a jax function, the PyTorch
 name of its backward node, its dtype rule and whether it is linear (a linear op's VJP needs no
 saved values, as PyTorch's ``AddBackward0`` or ``SumBackward0`` save none). ``dispatch`` runs
-the op's ``jax.jit`` kernel (cached per dtype and static arguments; jit caches per shape) and,
+the op's ``jax.jit`` kernel (one per operand dtypes, shapes and statics, kept in the bounded
+``_kernel_cache.KERNELS``) and,
 when grad mode is on and an operand requires grad, tapes a node whose backward is the jitted
 ``jax.vjp`` of the same function.
 """
@@ -18,6 +19,7 @@ from jax import lax
 
 from tapegrad import _dtype as dt
 from tapegrad._grad_mode import state as _mode
+from tapegrad._kernel_cache import KERNELS
 from tapegrad._storage import DeferredStorage, Storage
 from tapegrad._tensor import Tensor, _new
 from tapegrad._view import ViewInfo
@@ -76,17 +78,15 @@ class Op:
         "differentiable",
         "edges",
         "fn",
-        "kernels",
         "linear",
         "n_out",
         "name",
         "node_cls",
+        "promotions",
         "rule",
         "saves",
         "values",
         "view",
-        "vjp_kernels",
-        "vjp_ops",
     )
 
     def __init__(
@@ -122,9 +122,9 @@ class Op:
         self.saves = saves
         self.edges = edges
         self.values = values
-        self.kernels: dict = {}
-        self.vjp_kernels: dict = {}
-        self.vjp_ops: dict = {}
+        # (operand keys, statics) -> compute dtype. The kernels themselves live in KERNELS,
+        # keyed per argument shapes too, so that they are evicted one executable at a time.
+        self.promotions: dict = {}
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -152,13 +152,6 @@ class Op:
             return fn(*args, **kwargs)
 
         return f
-
-    def kernel(self, cdt: dt.dtype | None, statics: tuple) -> Callable:
-        key = (cdt, statics)
-        k = self.kernels.get(key)
-        if k is None:
-            k = self.kernels[key] = jax.jit(self.forward_fn(cdt, statics))
-        return k
 
     # ----- backward -----------------------------------------------------------------------
     def _vjp_fn(self, cdt, statics: tuple, mask: tuple, avals: tuple | None) -> Callable:
@@ -197,18 +190,22 @@ class Op:
 
         return bwd
 
-    def vjp_kernel(self, cdt, statics: tuple, mask: tuple, avals: tuple | None) -> Callable:
-        key = (cdt, statics, mask, avals)
-        k = self.vjp_kernels.get(key)
+    def vjp_kernel(
+        self, cdt, statics: tuple, mask: tuple, avals: tuple | None, shapes: tuple = ()
+    ) -> Callable:
+        """The jitted VJP for one signature: ``shapes`` are the primals' (a linear op's are
+        in ``avals``)."""
+        key = (self, "vjp", cdt, statics, mask, avals, shapes)
+        k = KERNELS.get(key)
         if k is None:
-            k = self.vjp_kernels[key] = jax.jit(self._vjp_fn(cdt, statics, mask, avals))
+            k = KERNELS.put(key, jax.jit(self._vjp_fn(cdt, statics, mask, avals)))
         return k
 
     def vjp_op(self, cdt, statics: tuple, mask: tuple, avals: tuple | None) -> Op:
         """The backward of this op as an op of its own, so ``create_graph`` can tape it. Its
         operands are the VJP kernel's arguments but the values, which stay values."""
-        key = (cdt, statics, mask, avals)
-        vop = self.vjp_ops.get(key)
+        key = (self, "vjp_op", cdt, statics, mask, avals)
+        vop = KERNELS.get(key)
         if vop is None:
             bwd = self._vjp_fn(cdt, statics, mask, avals)
             n = sum(mask)
@@ -230,7 +227,7 @@ class Op:
                 False,
                 values=("vals",) if self.values else (),
             )
-            self.vjp_ops[key] = vop
+            KERNELS.put(key, vop)
         return vop
 
 
@@ -288,24 +285,39 @@ def _explain(op: Op, arrays: list, statics: tuple, exc: Exception) -> Exception:
     return explain(op, arrays, statics, exc)
 
 
+def _has_python_type(keys: tuple) -> bool:
+    return any(type(k) is type for k in keys)
+
+
 @dt.on_default_dtype_change
 def _forget_promotions() -> None:
-    """Entries keyed by operand types hold a compute dtype that may follow the default dtype
-    (``int_tensor * 0.5``); drop them. Entries keyed by compute dtype keep the jit kernels."""
+    """Entries keyed by Python operand types hold a compute dtype that may follow the default
+    dtype (``int_tensor * 0.5``); drop them."""
     for op in OPS.values():
-        for key in [k for k in op.kernels if type(k[0]) is tuple]:
-            del op.kernels[key]
+        op.promotions.clear()
+    KERNELS.discard(
+        lambda key: type(key[0]) is Op and type(key[1]) is tuple and _has_python_type(key[1])
+    )
 
 
-def _resolve(op: Op, keys: tuple, statics: tuple) -> tuple:
-    """The (kernel, compute dtype) for operands described by ``keys``, cached on the op."""
+def _promotion(op: Op, keys: tuple, statics: tuple):
+    """The compute dtype for operands described by ``keys``, cached on the op."""
+    pk = (keys, statics)
+    promotions = op.promotions
+    if pk in promotions:
+        return promotions[pk]
     rule = op.rule
     cdt = None if rule is None else rule(keys)
-    entry = op.kernels.get((cdt, statics))
-    if entry is None:
-        entry = op.kernels[(cdt, statics)] = (op.kernel(cdt, statics), cdt)
-    op.kernels[(keys, statics)] = entry
-    return entry
+    if len(promotions) > 4096:  # statics are few values in normal use; this is a backstop
+        promotions.clear()
+    promotions[pk] = cdt
+    return cdt
+
+
+def _resolve(op: Op, keys: tuple, statics: tuple, key: tuple) -> tuple:
+    """The (kernel, compute dtype) for one signature ``key``, stored in KERNELS."""
+    cdt = _promotion(op, keys, statics)
+    return KERNELS.put(key, (jax.jit(op.forward_fn(cdt, statics)), cdt))
 
 
 def dispatch(op: Op, operands: tuple, statics: tuple = ()):
@@ -317,12 +329,14 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
     """
     arrays = []
     keys = []
+    shapes = []
     needs_grad = False
     for o in operands:
         if isinstance(o, Tensor):
             v = o._view
             a = o._storage.array if v is None else v.read(o._storage)
             arrays.append(a)
+            shapes.append(a.shape)
             k = o._meta
             if k is None:
                 k = o._meta = (_FROM_NP[a.dtype], a.ndim == 0)
@@ -333,17 +347,20 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
             arrays.append(_scalar_array(o))
             keys.append(type(o))
         else:
-            arrays.append(_coerce(op, o))
-            keys.append(type(arrays[-1]))
+            a = _coerce(op, o)
+            arrays.append(a)
+            shapes.append(a.shape)
+            keys.append(type(a))
     keys = tuple(keys)
     given = statics
     vals = ()
     if op.values:
         statics, vals = _split_values(op, statics)
-    entry = op.kernels.get((keys, statics))
+    key = (op, keys, statics, tuple(shapes))
+    entry = KERNELS.get(key)
     try:
         if entry is None:
-            entry = _resolve(op, keys, statics)
+            entry = _resolve(op, keys, statics, key)
         out = entry[0](*arrays, *_value_arg(vals)) if vals else entry[0](*arrays)
     except Exception as exc:  # re-raised with PyTorch's type and text
         if getattr(exc, "tapegrad_torch_error", False):
@@ -392,6 +409,7 @@ def defer(op: Op, operands: tuple, statics: tuple = ()):
         return dispatch(op, operands, statics)
     arrays = []
     keys = []
+    shapes = []
     ndim = 0
     for o in operands:
         if isinstance(o, Tensor):
@@ -406,6 +424,7 @@ def defer(op: Op, operands: tuple, statics: tuple = ()):
                 k = o._meta = (_FROM_NP[a.dtype], a.ndim == 0)
             if a.ndim > ndim:
                 ndim = a.ndim
+            shapes.append(a.shape)
         elif type(o) in _SCALARS:
             a = _scalar_array(o)
             k = type(o)
@@ -414,9 +433,10 @@ def defer(op: Op, operands: tuple, statics: tuple = ()):
         arrays.append(a)
         keys.append(k)
     keys = tuple(keys)
-    entry = op.kernels.get((keys, statics))
+    key = (op, keys, statics, tuple(shapes))
+    entry = KERNELS.get(key)
     if entry is None:
-        entry = _resolve(op, keys, statics)
+        entry = _resolve(op, keys, statics, key)
     cdt = entry[1]
     if cdt is None or not cdt.is_floating_point or op.n_out != 1 or op.view:
         return dispatch(op, operands, statics)
@@ -428,7 +448,6 @@ def defer(op: Op, operands: tuple, statics: tuple = ()):
     return t
 
 
-_FUSED: dict = {}
 _BITS = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
 _zero_bits = None
 
@@ -444,12 +463,12 @@ def _opaque(x, zero):
     return lax.bitcast_convert_type(lax.bitcast_convert_type(x, bits) | zero.astype(bits), x.dtype)
 
 
-def _fused_kernel(op: Op, cdt, statics: tuple, parts: tuple) -> Callable:
+def _fused_kernel(op: Op, cdt, statics: tuple, parts: tuple, shapes: tuple) -> Callable:
     """One jit kernel computing ``op`` with the deferred producers of some operands inlined.
     ``parts`` has one entry per operand: None (passed as is) or the producer's
-    ``(op, cdt, statics, number of arrays)``."""
-    key = (op, cdt, statics, parts)
-    k = _FUSED.get(key)
+    ``(op, cdt, statics, number of arrays)``; ``shapes`` are the flat arguments'."""
+    key = (op, "fused", cdt, statics, parts, shapes)
+    k = KERNELS.get(key)
     if k is None:
         outer = op.forward_fn(cdt, statics)
         inner = [None if p is None else (p[0].forward_fn(p[1], p[2]), p[3]) for p in parts]
@@ -467,7 +486,7 @@ def _fused_kernel(op: Op, cdt, statics: tuple, parts: tuple) -> Callable:
                     i += n
             return outer(*args, *flat[i:])  # what is left: the op's runtime values
 
-        k = _FUSED[key] = jax.jit(fused)
+        k = KERNELS.put(key, jax.jit(fused))
     return k
 
 
@@ -516,14 +535,13 @@ def dispatch_fused(op: Op, operands: tuple, statics: tuple = ()):
         statics, vals = _split_values(op, statics)
         flat.extend(_value_arg(vals))
     keys = tuple(keys)
-    entry = op.kernels.get((keys, statics))
     global _zero_bits
     if _zero_bits is None:
         _zero_bits = jnp.zeros((), jnp.uint64)
     try:
-        if entry is None:
-            entry = _resolve(op, keys, statics)
-        out = _fused_kernel(op, entry[1], statics, tuple(parts))(_zero_bits, *flat)
+        cdt = _promotion(op, keys, statics)
+        shapes = tuple(getattr(a, "shape", ()) for a in flat)
+        out = _fused_kernel(op, cdt, statics, tuple(parts), shapes)(_zero_bits, *flat)
     except Exception:
         return dispatch(op, operands, statics)
     t = _new(Tensor)
@@ -766,7 +784,8 @@ def apply_node(node, grads: list) -> list:
         # version counter) is seen by backward. An in-place target was replaced by a frozen
         # copy of its old value when it was overwritten (see ``inplace.apply_inplace``).
         arrays = [o._data if isinstance(o, Tensor) else o for o in node._saved]
-        res = op.vjp_kernel(cdt, statics, mask, None)(*arrays, *vals, *gs)
+        shapes = tuple(getattr(a, "shape", ()) for a in arrays)
+        res = op.vjp_kernel(cdt, statics, mask, None, shapes)(*arrays, *vals, *gs)
     return _spread(node, mask, res)
 
 

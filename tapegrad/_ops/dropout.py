@@ -10,13 +10,14 @@ import jax
 import jax.numpy as jnp
 
 from tapegrad._dtype import legacy_name
+from tapegrad._kernel_cache import bounded_jit
 from tapegrad._ops import inplace as _inplace
 from tapegrad._ops.pointwise import mul
 from tapegrad._random import next_key
 from tapegrad._tensor import Tensor, _wrap
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
+@functools.partial(bounded_jit, static_argnums=(2, 3))
 def _noise(key, keep, shape, dtype):
     mask = jax.random.bernoulli(key, keep, shape)
     return mask.astype(dtype) / jnp.asarray(keep, dtype)

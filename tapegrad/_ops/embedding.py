@@ -12,6 +12,7 @@ import numpy as np
 from jax import lax
 
 from tapegrad import _dtype as dt
+from tapegrad._kernel_cache import bounded_jit
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._ops.inplace import write
 from tapegrad._tensor import Tensor
@@ -42,12 +43,12 @@ def _embedding(weight, indices, has_padding, scale_grad_by_freq, padding_idx):
     return rows
 
 
-@jax.jit
+@bounded_jit
 def _index_range(indices):
     return jnp.min(indices), jnp.max(indices)
 
 
-@functools.partial(jax.jit, static_argnums=3)
+@functools.partial(bounded_jit, static_argnums=3)
 def _renorm(weight, indices, max_norm, norm_type):
     """PyTorch's ``embedding_renorm_``: rows used by ``indices`` whose ``norm_type``-norm
     exceeds ``max_norm`` are scaled to norm ``max_norm`` (with PyTorch's 1e-7 guard)."""

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import warnings
 
-import jax
 import jax.numpy as jnp
 
 from tapegrad import _dtype as dt
 from tapegrad._grad_mode import state as _mode
+from tapegrad._kernel_cache import bounded_jit
 from tapegrad._ops._registry import defop, dispatch
 from tapegrad._storage import Storage
 from tapegrad._tensor import Tensor, _new
@@ -53,7 +53,7 @@ _REBASE_ADVICE = {
 }
 
 
-@jax.jit
+@bounded_jit
 def _scatter(base, index_map, values):
     flat = base.reshape(-1).at[index_map.reshape(-1)].set(values.reshape(-1))
     return flat.reshape(base.shape)
@@ -89,6 +89,7 @@ def rebase_error(view: Tensor, indirect: bool) -> RuntimeError:
 
 
 _OVERLAPS: dict = {}
+_MAX_OVERLAPS = 4096
 
 
 def _overlaps(self: Tensor) -> bool:
@@ -100,6 +101,8 @@ def _overlaps(self: Tensor) -> bool:
         from tapegrad._ops.shape import layout
 
         shape, strides = layout(self)
+        if len(_OVERLAPS) >= _MAX_OVERLAPS:
+            _OVERLAPS.clear()
         found = _OVERLAPS[key] = any(s == 0 and n > 1 for n, s in zip(shape, strides, strict=True))
     return found
 

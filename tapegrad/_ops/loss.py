@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tapegrad import _dtype as dt
+from tapegrad._kernel_cache import bounded_jit
 from tapegrad._ops import pointwise as pw
 from tapegrad._ops import reduction as rd
 from tapegrad._ops._errors import broadcast_error
@@ -245,7 +246,7 @@ _nll_loss = defop("nll_loss", node="NllLossBackward0", **_NLL)(_nll_fn)
 _nll_loss2d = defop("nll_loss2d", node="NllLoss2DBackward0", **_NLL)(_nll_fn)
 
 
-@jax.jit
+@bounded_jit
 def _first_bad_target(t, n_classes, ignore_index):
     flat = t.reshape(-1).astype(jnp.int64)
     bad = (flat != ignore_index) & ((flat < 0) | (flat >= n_classes))
@@ -515,7 +516,7 @@ def _binary_cross_entropy(x, t, w, has_weight, reduction):
     return _apply_reduction(loss, reduction)
 
 
-@jax.jit
+@bounded_jit
 def _outside_unit(x):
     return jnp.any((x < 0) | (x > 1))
 

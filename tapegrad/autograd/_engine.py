@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 from tapegrad._grad_mode import _set_grad_mode
 from tapegrad._grad_mode import state as _mode
+from tapegrad._kernel_cache import bounded_jit
 from tapegrad._ops._registry import apply_node, apply_node_graph, release
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad.autograd import _errors
@@ -37,7 +38,7 @@ from tapegrad.autograd.graph import AccumulateGrad
 
 __all__ = ["accumulate_grad", "run_backward"]
 
-_add = jax.jit(jnp.add)
+_add = bounded_jit(jnp.add)
 _ACC_PRIORITY = 2**64 - 1  # AccumulateGrad's sequence_nr in PyTorch: UINT64_MAX
 
 

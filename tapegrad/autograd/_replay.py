@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from tapegrad import _tracing
+from tapegrad._kernel_cache import KERNELS
 from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, _value_arg, release
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad.autograd.graph import AccumulateGrad
@@ -31,8 +32,11 @@ from tapegrad.autograd.graph import AccumulateGrad
 __all__ = ["try_replay"]
 
 _SEEN: dict = {}  # structure -> how many times backward met it (before it is compiled)
-_PLANS: dict = {}  # structure -> jitted replay
 _COMPILE_AFTER = 2  # one-off graphs (most tests, notebooks) keep using per-op kernels
+# Structures with shapes left out, of the replays compiled so far: a graph that differs from
+# one of them only in its shapes (a training loop at a new batch size) is compiled at once, so
+# a new shape costs one backward program instead of a VJP kernel per node and then the replay.
+_REPLAYED: dict = {}
 _MAX_SEEN = 4096
 # Compiling one XLA program grows faster than linearly with its size: a 5,000-node chain would
 # take minutes. Larger graphs stay with the engine.
@@ -112,6 +116,12 @@ def _structure(root_nr: int, ops: list, accs: list) -> tuple | None:
     return (root_nr, tuple(parts), existing)
 
 
+def _without_shapes(structure: tuple) -> tuple:
+    """``structure`` less its nodes' input and output shapes (``avals``, ``out_avals``)."""
+    root_nr, parts, existing = structure
+    return (root_nr, tuple((p[0], p[1], p[2], p[4], p[6], p[7]) for p in parts), existing)
+
+
 def _build(structure: tuple):
     """The jitted replay for one structure: (zero, root grad, saved arrays..., existing
     grads...) -> one gradient (or accumulated gradient) per leaf."""
@@ -188,20 +198,22 @@ def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
         return False
     try:
         structure = _structure(nr, ops, accs)
-        plan = _PLANS.get(structure)
+        plan = KERNELS.get(("replay", structure))
     except TypeError:  # an unhashable static argument
         return False
     if plan is None:
+        shapeless = _without_shapes(structure)
         count = _SEEN.get(structure, 0) + 1
-        if count < _COMPILE_AFTER:
+        if count < _COMPILE_AFTER and shapeless not in _REPLAYED:
             if len(_SEEN) >= _MAX_SEEN:
                 _SEEN.clear()
             _SEEN[structure] = count
             return False
         _SEEN.pop(structure, None)
-        if len(_PLANS) >= _MAX_SEEN:
-            _PLANS.clear()
-        plan = _PLANS[structure] = _build(structure)
+        if len(_REPLAYED) >= _MAX_SEEN:
+            _REPLAYED.clear()
+        _REPLAYED[shapeless] = None
+        plan = KERNELS.put(("replay", structure), _build(structure))
     flat = []
     for n in ops:
         if not n._op.linear:

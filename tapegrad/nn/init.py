@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from tapegrad._creation import eye as _eye
 from tapegrad._grad_mode import no_grad
+from tapegrad._kernel_cache import bounded_jit
 from tapegrad._random import rand as _rand
 from tapegrad._random import randn as _randn
 from tapegrad._tensor import Tensor, _wrap
@@ -112,7 +113,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: None
         return tensor.normal_(mean, std)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+@functools.partial(bounded_jit, static_argnums=(1, 2, 3, 4))
 def _trunc_normal_from_uniform(u, mean: float, std: float, a: float, b: float):
     # Inverse-CDF sampling, computed in float64: the uniform draw is mapped onto
     # [Phi((a - mean) / std), Phi((b - mean) / std)] and back through the normal quantile.
@@ -277,7 +278,7 @@ def kaiming_normal_(
     return normal_(tensor, 0, gain / math.sqrt(fan))
 
 
-@jax.jit
+@bounded_jit
 def _orthogonal_from_normal(flat):
     rows, cols = flat.shape
     if rows < cols:

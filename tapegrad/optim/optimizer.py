@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from tapegrad import _dtype as dt
 from tapegrad._grad_mode import enable_grad, no_grad
+from tapegrad._kernel_cache import KERNELS
 from tapegrad._ops._registry import _scalar_array
 from tapegrad._ops.inplace import write
 from tapegrad._tensor import Tensor, _wrap
@@ -357,12 +358,11 @@ def lerp(start, end, weight):
     return jnp.where(jnp.abs(w) < 0.5, start + w * diff, end - diff * (1 - w))
 
 
-_KERNELS: dict = {}
-
-
-def _kernel(cls: type, options: tuple) -> Callable:
-    key = (cls, options)
-    k = _KERNELS.get(key)
+def _kernel(cls: type, options: tuple, signature: tuple) -> Callable:
+    """The jitted update of ``cls`` for one group's options and its tensors' shapes and dtypes,
+    kept in the bounded ``KERNELS``."""
+    key = ("optimizer", cls, options, signature)
+    k = KERNELS.get(key)
     if k is None:
         update = cls._update
         name = cls.__name__
@@ -371,7 +371,7 @@ def _kernel(cls: type, options: tuple) -> Callable:
             TRACES[name] += 1
             return update(options, hypers, params, grads, states)
 
-        k = _KERNELS[key] = jax.jit(run)
+        k = KERNELS.put(key, jax.jit(run))
     return k
 
 
@@ -426,14 +426,16 @@ class KernelOptimizer(Optimizer):
                 if s:
                     all_state[p] = s
             states.append(s)
-        kernel = _kernel(type(self), self._options(group))
-        hypers = tuple(hyper_array(h) for h in self._hypers(group))
-        new_params, new_states = kernel(
-            hypers,
-            [p._data for p in params],
-            [p._grad._data for p in params],
-            [{k: v._data for k, v in s.items() if isinstance(v, Tensor)} for s in states],
+        arrays = [p._data for p in params]
+        grads = [p._grad._data for p in params]
+        state_arrays = [{k: v._data for k, v in s.items() if isinstance(v, Tensor)} for s in states]
+        signature = tuple(
+            (a.shape, a.dtype, g.shape, g.dtype, tuple((k, v.shape, v.dtype) for k, v in s.items()))
+            for a, g, s in zip(arrays, grads, state_arrays, strict=True)
         )
+        kernel = _kernel(type(self), self._options(group), signature)
+        hypers = tuple(hyper_array(h) for h in self._hypers(group))
+        new_params, new_states = kernel(hypers, arrays, grads, state_arrays)
         for p, a in zip(params, new_params, strict=True):
             write(p, a)
         for p, s, ns in zip(params, states, new_states, strict=True):
