@@ -76,8 +76,11 @@ def _avg_divisor(size, kernel, stride, padding, out, count_include_pad):
     return np.minimum(end, size) - np.maximum(start, 0)
 
 
-@defop("avg_pool2d", node="AvgPool2DBackward0", dtypes="keep")
-def _avg_pool2d(x, kernel, stride, padding, out_hw, count_include_pad, divisor_override):
+@defop("avg_pool2d", node="AvgPool2DBackward0", dtypes="keep", values=("divisor_override",))
+def _avg_pool2d(
+    x, kernel, stride, padding, out_hw, count_include_pad, overridden, divisor_override
+):
+    # Whether the divisor is overridden is static, the override itself a runtime value.
     h, w = x.shape[-2:]
     pads = [(0, 0)] * (x.ndim - 2)
     for n, k, s, p, o in zip((h, w), kernel, stride, padding, out_hw, strict=True):
@@ -86,8 +89,8 @@ def _avg_pool2d(x, kernel, stride, padding, out_hw, count_include_pad, divisor_o
     strides = (1,) * (x.ndim - 2) + tuple(stride)
     total = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, window, strides, pads)
     total = total[..., : out_hw[0], : out_hw[1]]
-    if divisor_override is not None:
-        divisor = np.full(out_hw, divisor_override)
+    if overridden:
+        divisor = jnp.full(out_hw, divisor_override)
     else:
         dh = _avg_divisor(h, kernel[0], stride[0], padding[0], out_hw[0], count_include_pad)
         dw = _avg_divisor(w, kernel[1], stride[1], padding[1], out_hw[1], count_include_pad)
@@ -264,7 +267,8 @@ def avg_pool2d(
         ("padding", padding),
         ("out_hw", out_hw),
         ("count_include_pad", bool(count_include_pad)),
-        ("divisor_override", None if divisor_override is None else int(divisor_override)),
+        ("overridden", divisor_override is not None),
+        ("divisor_override", 0 if divisor_override is None else int(divisor_override)),
     )
     return dispatch(_avg_pool2d, (input,), statics)
 

@@ -169,6 +169,9 @@ F64_CASES = {
     "var correction": lambda m, x, v: x.view(4, 5).var(1, correction=v / 4),
     "std correction": lambda m, x, v: x.std(correction=v / 4),
     "pad value": lambda m, x, v: m.nn.functional.pad(x.view(4, 5), (1, 2, 0, 1), value=v / 3),
+    "avg_pool2d divisor_override": lambda m, x, v: m.nn.functional.avg_pool2d(
+        x.view(1, 4, 5), 2, divisor_override=v
+    ),
     "embedding padding_idx": lambda m, x, v: m.nn.functional.embedding(
         m.tensor([0, v, 3, v]), x.view(20, 1), padding_idx=v
     ),
@@ -302,3 +305,27 @@ def test_ints_next_to_index_tensors_select_first_as_in_pytorch(index):
     ours[index(tg)] = tg.tensor(value)
     want[index(torch)] = torch.tensor(value)
     np.testing.assert_array_equal(ours.numpy(), want.numpy())
+
+
+SECOND_ORDER = {
+    "index tensor, slice": lambda m, x, v: x[m.tensor([0, 2]), v : v + 2] ** 3,
+    "index_put tensor, int": lambda m, x, v: _setitem(x * x, (m.tensor([1]), v), x[0, 0] ** 3),
+    "layer_norm eps": lambda m, x, v: m.nn.functional.layer_norm(x, (5,), eps=v / 10),
+    "var correction": lambda m, x, v: x.var(1, correction=v / 4),
+    "pad value": lambda m, x, v: m.nn.functional.pad(x**2, (1, 1), value=v / 3),
+}
+
+
+@pytest.mark.parametrize("case", list(SECOND_ORDER))
+def test_second_order_gradients_through_new_values_match_torch(case):
+    a = np.random.default_rng(3).standard_normal((4, 5))
+    for v in (1, 2, 3):
+        got = []
+        for m in (tg, torch):
+            x = m.tensor(a, requires_grad=True)
+            (g,) = m.autograd.grad(SECOND_ORDER[case](m, x, v).sum(), x, create_graph=True)
+            (g * g).sum().backward()
+            got.append((g.detach().numpy(), x.grad.numpy()))
+        (g, gg), (want_g, want_gg) = got
+        np.testing.assert_allclose(g, want_g, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gg, want_gg, rtol=1e-12, atol=1e-12)
