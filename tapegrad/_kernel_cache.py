@@ -99,9 +99,10 @@ class KernelCache:
             if _TRIM is not None and before // TRIM_EVERY != self.evictions // TRIM_EVERY:
                 _TRIM(0)
 
-    def discard(self, predicate: Callable[[Hashable], bool]) -> None:
-        """Drop the entries whose key satisfies ``predicate`` (not counted as evictions)."""
-        for key in [k for k in self._entries if predicate(k)]:
+    def discard(self, predicate: Callable[[Hashable, object], bool]) -> None:
+        """Drop the entries for which ``predicate(key, entry)`` is true (not counted as
+        evictions)."""
+        for key in [k for k, v in self._entries.items() if predicate(k, v)]:
             del self._entries[key]
 
     def __iter__(self):

@@ -285,19 +285,22 @@ def _explain(op: Op, arrays: list, statics: tuple, exc: Exception) -> Exception:
     return explain(op, arrays, statics, exc)
 
 
-def _has_python_type(keys: tuple) -> bool:
-    return any(type(k) is type for k in keys)
+def _promotes_otherwise(key: tuple, entry) -> bool:
+    """Whether ``key`` is an op's forward kernel whose compute dtype is no longer the one its
+    operands promote to (after the default dtype changed)."""
+    op = key[0]
+    if type(op) is not Op or type(key[1]) is not tuple or op.rule is None:
+        return False
+    return op.rule(key[1]) != entry[1]
 
 
 @dt.on_default_dtype_change
 def _forget_promotions() -> None:
-    """Entries keyed by Python operand types hold a compute dtype that may follow the default
-    dtype (``int_tensor * 0.5``); drop them."""
+    """A compute dtype may follow the default dtype (``int_tensor * 0.5``, ``int.sqrt()``):
+    forget the cached promotions and the forward kernels built for another compute dtype."""
     for op in OPS.values():
         op.promotions.clear()
-    KERNELS.discard(
-        lambda key: type(key[0]) is Op and type(key[1]) is tuple and _has_python_type(key[1])
-    )
+    KERNELS.discard(_promotes_otherwise)
 
 
 def _promotion(op: Op, keys: tuple, statics: tuple):

@@ -60,7 +60,7 @@ def test_replay_is_bitwise_the_engine():
         finally:
             _replay._COMPILE_AFTER = old
 
-    KERNELS.discard(lambda key: key[0] == "replay")
+    KERNELS.discard(lambda key, _: key[0] == "replay")
     replayed = run(1)
     assert plans()
     for (a, va), (b, vb) in zip(run(10**9), replayed, strict=True):
@@ -116,3 +116,36 @@ def test_leaf_that_stopped_requiring_grad(m):
         y.backward()
     assert w.grad.tolist() == (3 * W).tolist()
     assert v.grad.tolist() == (2 * W).tolist()
+
+
+def test_a_new_batch_size_replays_its_first_backward():
+    import jax
+
+    import tapegrad
+    from tapegrad._kernel_cache import KERNELS
+
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kw: (
+            compiles.append(1) if event == "/jax/core/compile/backend_compile_duration" else None
+        )
+    )
+
+    def replays() -> int:
+        return sum(1 for key in KERNELS if key[0] == "replay")
+
+    x7 = np.random.default_rng(0).standard_normal((7, 2)).astype(np.float32)
+    w = tapegrad.tensor(W, requires_grad=True)
+    for _ in range(3):  # batch 4: the engine, then a replay from the second step on
+        _step(tapegrad, w, tapegrad.tensor(X)).backward()
+    before = replays()
+    _step(tapegrad, w, tapegrad.tensor(x7)).backward()  # a new batch size: replayed at once
+    assert replays() == before + 1
+    n = len(compiles)
+    _step(tapegrad, w, tapegrad.tensor(x7)).backward()
+    assert len(compiles) == n  # nothing left to compile at this size
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(W, requires_grad=True)
+    for x in (X, X, X, x7, x7):
+        _step(torch, t, torch.tensor(x)).backward()
+    np.testing.assert_allclose(w.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=1e-6)

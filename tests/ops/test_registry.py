@@ -24,7 +24,11 @@ def _trace_counter():
 
 def _forward_kernels(op) -> dict:
     """The op's forward kernels in the kernel cache: (operand keys, statics, shapes) -> jit."""
-    return {key[1:]: KERNELS.get(key)[0] for key in KERNELS if key[0] is op}
+    return {
+        key[1:]: KERNELS.get(key)[0]
+        for key in KERNELS
+        if key[0] is op and type(key[1]) is tuple  # not its VJPs: (op, "vjp", ...)
+    }
 
 
 def test_registering_a_name_twice_is_an_error():
