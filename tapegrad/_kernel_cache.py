@@ -57,12 +57,17 @@ def _size_from_env() -> int:
 
 
 class KernelCache:
-    """A mapping of compiled kernels with a least-recently-used bound on its length."""
+    """A mapping of compiled kernels with a least-recently-used bound on its length.
 
-    __slots__ = ("_entries", "evictions", "limit")
+    ``lookup`` and ``touch`` are the entries' own bound ``get`` and ``move_to_end``, for the
+    dispatcher's hot path (a method call of ours costs as much as both)."""
+
+    __slots__ = ("_entries", "evictions", "limit", "lookup", "touch")
 
     def __init__(self, limit: int) -> None:
         self._entries: OrderedDict = OrderedDict()
+        self.lookup = self._entries.get
+        self.touch = self._entries.move_to_end
         self.limit = limit
         self.evictions = 0
 

@@ -26,6 +26,8 @@ from tapegrad._view import ViewInfo
 
 __all__ = ["OPS", "Op", "defer", "defop", "dispatch", "dispatch_fused"]
 
+_lookup, _touch = KERNELS.lookup, KERNELS.touch
+
 OPS: dict[str, Op] = {}
 _node_seq = None  # the graph's node counter, bound when the first op is declared
 # The output-count marker of single-output nodes (the engine sizes gradient slots with len()).
@@ -360,10 +362,12 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
     if op.values:
         statics, vals = _split_values(op, statics)
     key = (op, keys, statics, tuple(shapes))
-    entry = KERNELS.get(key)
+    entry = _lookup(key)
     try:
         if entry is None:
             entry = _resolve(op, keys, statics, key)
+        else:
+            _touch(key)
         out = entry[0](*arrays, *_value_arg(vals)) if vals else entry[0](*arrays)
     except Exception as exc:  # re-raised with PyTorch's type and text
         if getattr(exc, "tapegrad_torch_error", False):

@@ -429,11 +429,9 @@ class KernelOptimizer(Optimizer):
         arrays = [p._data for p in params]
         grads = [p._grad._data for p in params]
         state_arrays = [{k: v._data for k, v in s.items() if isinstance(v, Tensor)} for s in states]
-        signature = tuple(
-            (a.shape, a.dtype, g.shape, g.dtype, tuple((k, v.shape, v.dtype) for k, v in s.items()))
-            for a, g, s in zip(arrays, grads, state_arrays, strict=True)
-        )
-        kernel = _kernel(type(self), self._options(group), signature)
+        # The parameters' shapes tell one model's kernel from another's (a grad or a state
+        # with other shapes or dtypes would only add an executable to the same jit function).
+        kernel = _kernel(type(self), self._options(group), tuple(a.shape for a in arrays))
         hypers = tuple(hyper_array(h) for h in self._hypers(group))
         new_params, new_states = kernel(hypers, arrays, grads, state_arrays)
         for p, a in zip(params, new_params, strict=True):
