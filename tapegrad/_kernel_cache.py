@@ -76,7 +76,10 @@ class KernelCache:
         entries = self._entries
         found = entries.get(key)
         if found is not None:
-            entries.move_to_end(key)
+            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per lookup
+                entries.move_to_end(key)
+            except KeyError:  # another thread evicted it in between: it still works
+                pass
         return found
 
     def put(self, key: Hashable, kernel):

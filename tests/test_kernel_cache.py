@@ -114,3 +114,26 @@ def test_the_size_comes_from_the_environment(monkeypatch):
         _size_from_env()
     monkeypatch.delenv("TAPEGRAD_KERNEL_CACHE_SIZE")
     assert _size_from_env() == 512
+
+
+def test_threads_dispatching_through_a_small_cache_get_their_own_results(small_cache):
+    import threading
+
+    tg.config.kernel_cache_size = 4  # every call evicts: lookups race with evictions
+    errors = []
+
+    def work(offset: int) -> None:
+        try:
+            for n in range(1, 25):
+                got = (tg.ones(n) * (offset + 1.0)).sum().item()
+                assert got == n * (offset + 1.0)
+        except Exception as exc:  # reported below, with the thread's own error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(small_cache) <= 4

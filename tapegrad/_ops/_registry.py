@@ -363,11 +363,14 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
         statics, vals = _split_values(op, statics)
     key = (op, keys, statics, tuple(shapes))
     entry = _lookup(key)
+    if entry is not None:
+        try:  # noqa: SIM105 - contextlib.suppress costs a context manager per op
+            _touch(key)
+        except KeyError:  # another thread evicted it in between: it still runs
+            pass
     try:
         if entry is None:
             entry = _resolve(op, keys, statics, key)
-        else:
-            _touch(key)
         out = entry[0](*arrays, *_value_arg(vals)) if vals else entry[0](*arrays)
     except Exception as exc:  # re-raised with PyTorch's type and text
         if getattr(exc, "tapegrad_torch_error", False):
