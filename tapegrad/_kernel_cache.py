@@ -40,9 +40,9 @@ def _malloc_trim() -> Callable[[int], int] | None:
 _TRIM = _malloc_trim()
 
 
-def check_size(size: object, what: str = "kernel_cache_size") -> int:
+def check_size(size: object) -> int:
     if type(size) is not int or size < 1:
-        raise ValueError(f"{what} must be a positive integer, got {size!r}")
+        raise ValueError(f"kernel_cache_size must be a positive integer, got {size!r}")
     return size
 
 
@@ -51,7 +51,7 @@ def _size_from_env() -> int:
     if raw is None or raw == "":
         return DEFAULT_SIZE
     try:
-        return check_size(int(raw), _ENV)
+        return check_size(int(raw))
     except ValueError:
         raise ValueError(f"{_ENV} must be a positive integer, got {raw!r}") from None
 
@@ -90,6 +90,14 @@ class KernelCache:
         if len(entries) > self.limit:
             self._trim()
         return kernel
+
+    def jitted(self, key: Hashable, fn: Callable, **jit_options) -> Callable:
+        """The kernel stored under ``key``, or ``jax.jit(fn, **jit_options)`` stored there now
+        (``fn`` is only jitted on a miss, so it can be a fresh closure)."""
+        k = self.get(key)
+        if k is None:
+            k = self.put(key, jax.jit(fn, **jit_options))
+        return k
 
     def resize(self, limit: int) -> None:
         self.limit = limit
@@ -152,10 +160,7 @@ class bounded_jit:
     def __call__(self, *args):
         static = self._static
         key = (self, tuple(a if i in static else _signature(a) for i, a in enumerate(args)))
-        k = KERNELS.get(key)
-        if k is None:
-            k = KERNELS.put(key, jax.jit(self._fn, static_argnums=static))
-        return k(*args)
+        return KERNELS.jitted(key, self._fn, static_argnums=static)(*args)
 
     def __repr__(self) -> str:
         return f"<bounded_jit {getattr(self._fn, '__name__', self._fn)}>"

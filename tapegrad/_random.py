@@ -130,11 +130,7 @@ def _block(n: int) -> int:
 
 
 def _sampler(kind: str, n: int, dtype):
-    key = ("sampler", kind, n, dtype)
-    k = KERNELS.get(key)
-    if k is None:
-        k = KERNELS.put(key, jax.jit(_draw_fn(kind, n, dtype)))
-    return k
+    return KERNELS.jitted(("sampler", kind, n, dtype), _draw_fn(kind, n, dtype))
 
 
 def _draw_fn(kind: str, n: int, dtype):
@@ -152,11 +148,7 @@ def _draw_fn(kind: str, n: int, dtype):
 
 
 def _cut(n: int, shape: tuple):
-    key = ("sampler_cut", n, shape)
-    k = KERNELS.get(key)
-    if k is None:
-        k = KERNELS.put(key, jax.jit(lambda x: x[:n].reshape(shape)))
-    return k
+    return KERNELS.jitted(("sampler_cut", n, shape), lambda x: x[:n].reshape(shape))
 
 
 def _draw(kind: str, shape: tuple, dtype: dt.dtype, low: int = 0, high: int = 1):

@@ -22,11 +22,9 @@ def apply_chain(base, struct: tuple, vals: tuple):
 def _chain_kernel(struct: tuple, base_shape: tuple):
     """One jitted kernel per chain structure and base shape: the steps' values (a slice's
     start) are its arguments, so views at every offset share it."""
-    key = ("view_chain", struct, base_shape)
-    k = KERNELS.get(key)
-    if k is None:
-        k = KERNELS.put(key, jax.jit(lambda base, vals: apply_chain(base, struct, vals)))
-    return k
+    return KERNELS.jitted(
+        ("view_chain", struct, base_shape), lambda base, vals: apply_chain(base, struct, vals)
+    )
 
 
 class ViewInfo:

@@ -458,17 +458,11 @@ def _unpack(flat, offset: int, shape: tuple):
 
 
 def _unpacker(shape: tuple, dtype, flat_shape: tuple):
-    key = ("unpack", shape, dtype, flat_shape)
-    f = KERNELS.get(key)
-    if f is None:
-        size = math.prod(shape)
-        f = KERNELS.put(
-            key,
-            jax.jit(
-                lambda flat, offset: jax.lax.dynamic_slice(flat, (offset,), (size,)).reshape(shape)
-            ),
-        )
-    return f
+    size = math.prod(shape)
+    return KERNELS.jitted(
+        ("unpack", shape, dtype, flat_shape),
+        lambda flat, offset: jax.lax.dynamic_slice(flat, (offset,), (size,)).reshape(shape),
+    )
 
 
 def _owned(arrays: list, owned: dict) -> list:

@@ -359,8 +359,8 @@ def lerp(start, end, weight):
 
 
 def _kernel(cls: type, options: tuple, signature: tuple) -> Callable:
-    """The jitted update of ``cls`` for one group's options and its tensors' shapes and dtypes,
-    kept in the bounded ``KERNELS``."""
+    """The jitted update of ``cls`` for one group's options and its parameters' shapes
+    (``signature``), kept in the bounded ``KERNELS``."""
     key = ("optimizer", cls, options, signature)
     k = KERNELS.get(key)
     if k is None:

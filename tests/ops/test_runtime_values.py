@@ -54,17 +54,23 @@ def _run(m, case, v, x_np):
     return out.detach().numpy(), x.grad.numpy()
 
 
+def _check_fresh_values(run, case, x_np, **tol):
+    """``run(m, case, v, x_np)`` with values 1, 2, 3 (compiling once, forward and backward and
+    the backward's replay), then with ``FRESH`` values: no compiles, and torch's results."""
+    for v in (1, 2, 3):
+        run(tg, case, v, x_np)
+    with _no_compiles():
+        got = [run(tg, case, v, x_np) for v in FRESH]
+    for v, (out, grad) in zip(FRESH, got, strict=True):
+        want_out, want_grad = run(torch, case, v, x_np)
+        np.testing.assert_allclose(out, want_out, **tol)
+        np.testing.assert_allclose(grad, want_grad, **tol)
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_new_value_compiles_nothing_and_matches_torch(case):
     x_np = np.random.default_rng(0).standard_normal(20).astype(np.float32)
-    for v in (1, 2, 3):  # compile once, forward and backward (and the backward's replay)
-        _run(tg, case, v, x_np)
-    with _no_compiles():
-        got = [_run(tg, case, v, x_np) for v in FRESH]
-    for v, (out, grad) in zip(FRESH, got, strict=True):
-        want_out, want_grad = _run(torch, case, v, x_np)
-        np.testing.assert_allclose(out, want_out, rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=1e-7)
+    _check_fresh_values(_run, case, x_np, rtol=1e-6, atol=1e-7)
 
 
 def test_batches_sliced_at_random_offsets_compile_nothing():
@@ -228,14 +234,7 @@ def _run_f64(m, case, v, x_np):
 @pytest.mark.parametrize("case", list(F64_CASES))
 def test_new_values_of_indices_alphas_and_loss_parameters_compile_nothing(case):
     x_np = np.random.default_rng(1).standard_normal(20)
-    for v in (1, 2, 3):
-        _run_f64(tg, case, v, x_np)
-    with _no_compiles():
-        got = [_run_f64(tg, case, v, x_np) for v in FRESH]
-    for v, (out, grad) in zip(FRESH, got, strict=True):
-        want_out, want_grad = _run_f64(torch, case, v, x_np)
-        np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(grad, want_grad, rtol=1e-12, atol=1e-12)
+    _check_fresh_values(_run_f64, case, x_np, rtol=1e-12, atol=1e-12)
 
 
 def test_batch_norm_running_statistics_with_new_momentum_compile_nothing():
