@@ -1,7 +1,8 @@
-"""``tapegrad.config``: the settings of tapegrad's kernel caching.
+"""``tapegrad.config``: the settings of tapegrad's eager execution and kernel caching.
 
-Both can also be set before ``import tapegrad`` from the environment:
-``TAPEGRAD_KERNEL_CACHE_SIZE`` and ``TAPEGRAD_COMPILATION_CACHE_DIR``.
+Each can also be set before ``import tapegrad`` from the environment:
+``TAPEGRAD_KERNEL_CACHE_SIZE``, ``TAPEGRAD_COMPILATION_CACHE_DIR`` and
+``TAPEGRAD_DEFERRED_FORWARD`` (``0`` turns deferral off).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import jax
 from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 
-from tapegrad import _kernel_cache
+from tapegrad import _kernel_cache, _segment
 
 __all__ = ["Config", "config"]
 
@@ -68,10 +69,29 @@ class Config:
         _jax_cache.set_cache_dir(path)
         self._compilation_cache_dir = path
 
+    @property
+    def deferred_forward(self) -> bool:
+        """Whether eager ops are deferred and run in batches (default True).
+
+        An eager op on concrete tensors returns at once with a result whose shape and dtype
+        are known (errors are raised at the op, as always); the ops run when a result's value
+        is needed (``.item()``, printing, ``backward()``, a view or an in-place write), a run
+        that repeats as one compiled program instead of one kernel call per op. Values are
+        the same bit for bit either way; ``False`` runs every op at once, one kernel each."""
+        return _segment.enabled[0]
+
+    @deferred_forward.setter
+    def deferred_forward(self, on: bool) -> None:
+        if not isinstance(on, bool):
+            raise TypeError(f"deferred_forward must be a bool, got {type(on).__name__}")
+        _segment.flush_all()
+        _segment.enabled[0] = on
+
     def __repr__(self) -> str:
         return (
             f"tapegrad.config(kernel_cache_size={self.kernel_cache_size}, "
-            f"compilation_cache_dir={self.compilation_cache_dir!r})"
+            f"compilation_cache_dir={self.compilation_cache_dir!r}, "
+            f"deferred_forward={self.deferred_forward})"
         )
 
 

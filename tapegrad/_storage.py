@@ -7,7 +7,7 @@ separate object (``VersionCounter``) because ``.data`` shares storage but not th
 
 from __future__ import annotations
 
-__all__ = ["DeferredStorage", "Storage", "VersionCounter"]
+__all__ = ["DeferredStorage", "PendingStorage", "Storage", "VersionCounter"]
 
 
 class Storage:
@@ -56,6 +56,46 @@ class DeferredStorage(Storage):
     @array.setter
     def array(self, value) -> None:
         self.pending = None
+        _slot_set(self, value)
+
+
+class PendingStorage(Storage):
+    """A storage whose array is one step of a deferred forward segment (``tapegrad._segment``)
+    that has not run yet.
+
+    ``shape``, ``dtype``, ``ndim`` and ``size`` are the array's, known without running it, so
+    the dispatcher can chain more ops onto it and a tensor can answer ``.shape``. The first read
+    of ``array`` runs the whole segment (``Segment.flush``), which fills every pending storage
+    of it; a write runs it first, so the segment never overwrites a newer value.
+    """
+
+    __slots__ = ("__weakref__", "aval", "dtype", "index", "ndim", "segment", "shape", "size")
+
+    def __init__(self, segment, index: int, aval) -> None:
+        self.segment = segment
+        self.index = index  # the step of ``segment`` that computes this array
+        self.aval = aval
+        self.shape = shape = aval.shape
+        self.dtype = aval.dtype
+        self.ndim = len(shape)
+        n = 1
+        for s in shape:
+            n *= s
+        self.size = n
+        self.generation = 0
+
+    @property
+    def array(self):
+        segment = self.segment
+        if segment is not None:
+            segment.flush()
+        return _slot_get(self)
+
+    @array.setter
+    def array(self, value) -> None:
+        segment = self.segment
+        if segment is not None:
+            segment.flush()
         _slot_set(self, value)
 
 

@@ -17,7 +17,7 @@ from tapegrad import _dtype as dt
 from tapegrad._device import device as _device_cls
 from tapegrad._device import from_jax_device
 from tapegrad._grad_mode import state as _mode
-from tapegrad._storage import Storage, VersionCounter
+from tapegrad._storage import PendingStorage, Storage, VersionCounter
 from tapegrad._tracing import host_value, structure_version
 
 __all__ = ["Size", "Tensor"]
@@ -102,6 +102,17 @@ class Tensor:
             return self._storage.array
         return v.read(self._storage)
 
+    @property
+    def _peek(self):
+        """The tensor's array, or while it is a pending step of a deferred segment its
+        ``PendingStorage``, which has the array's ``shape``, ``dtype``, ``ndim`` and ``size``:
+        for code that needs only those, without running the segment."""
+        st = self._storage
+        if type(st) is PendingStorage and st.segment is not None and self._view is None:
+            return st
+        v = self._view
+        return st.array if v is None else v.read(st)
+
     def _version_counter(self) -> VersionCounter:
         vc = self._vc
         if vc is None:
@@ -120,18 +131,18 @@ class Tensor:
         return 0 if vc is None else vc.value
 
     def _promotion_key(self) -> tuple:
-        a = self._data
+        a = self._peek
         return (dt.from_numpy_dtype(a.dtype), a.ndim == 0)
 
     # ----- metadata -----------------------------------------------------------------------
     @property
     def shape(self) -> Size:
         """The size of the tensor, a ``torch.Size``: the same as ``size()``."""
-        return Size(self._data.shape)
+        return Size(self._peek.shape)
 
     def size(self, dim: int | None = None) -> Size | int:
         """Returns the size of the tensor, or of dimension ``dim``."""
-        shape = self._data.shape
+        shape = self._peek.shape
         if dim is None:
             return Size(shape)
         from tapegrad._ops._util import normalize_dim
@@ -141,7 +152,7 @@ class Tensor:
     @property
     def dtype(self) -> dt.dtype:
         """The data type of the tensor's elements, such as ``torch.float32``."""
-        return dt.from_numpy_dtype(self._data.dtype)
+        return dt.from_numpy_dtype(self._peek.dtype)
 
     @property
     def device(self) -> _device_cls:
@@ -157,17 +168,17 @@ class Tensor:
     @property
     def ndim(self) -> int:
         """The number of dimensions of the tensor: the same as ``dim()``."""
-        return self._data.ndim
+        return self._peek.ndim
 
     def dim(self) -> int:
         """Returns the number of dimensions of the tensor."""
-        return self._data.ndim
+        return self._peek.ndim
 
     ndimension = dim
 
     def numel(self) -> int:
         """Returns the total number of elements in the tensor."""
-        return int(self._data.size)
+        return int(self._peek.size)
 
     nelement = numel
 
@@ -188,7 +199,7 @@ class Tensor:
         return self._is_inference
 
     def __len__(self) -> int:
-        shape = self._data.shape
+        shape = self._peek.shape
         if not shape:
             raise TypeError("len() of a 0-d tensor")
         return shape[0]

@@ -30,7 +30,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from tapegrad import _random, _tracing
+from tapegrad import _random, _segment, _tracing
 from tapegrad._grad_mode import no_grad
 from tapegrad._grad_mode import state as _mode
 from tapegrad._kernel_cache import KERNELS, bounded_jit
@@ -778,6 +778,8 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if self._eager or _tracing.compile_depth:
             return self.fn(*args, **kwargs)  # nested in another compile: traced inline
+        # Deferred eager results must exist before the program reads (and donates) buffers.
+        _segment.flush_all()
         if self._reach is None:
             self._reach = _Reach()
             fn = self.fn
@@ -1067,6 +1069,7 @@ class CompiledFunction:
             st.generation += 1
         fresh = program.flat_epoch == _PACK_EPOCH[0]  # nothing packed was touched since
         _PACK_EPOCH[0] += 1
+        unpacked = False  # a storage holds its own array: the next call must not refill only
         if program.same:  # the same storages as last call, still packed in the same boxes
             _refill(program.boxes, out_flats)
         else:
@@ -1080,6 +1083,7 @@ class CompiledFunction:
                     else:  # a storage of another kind keeps a plain array
                         st.array = _unpack(box.flat, offset, shape)
                         st.generation += 1
+                        unpacked = True
             program.versions = _written_versions(program, state)
         for vc in program.versions:  # as eager in-place writes do: saved tensors notice
             vc.value += 1
@@ -1091,7 +1095,7 @@ class CompiledFunction:
             st.array = a
             st.generation += 1
         self._write_grads(program, state, out_grads, fresh)
-        program.flat_epoch = _PACK_EPOCH[0]
+        program.flat_epoch = -1 if unpacked else _PACK_EPOCH[0]
         for (_, (oi, gi, pi), k), a in zip(program.new_state, out_state, strict=True):
             opt = state.optimizers[oi]
             p = opt.param_groups[gi]["params"][pi]

@@ -56,8 +56,8 @@ def test_the_environment_sets_both_before_import(tmp_path):
     assert os.listdir(tmp_path / "c")
 
 
-def test_config_repr_shows_both_settings():
+def test_config_repr_shows_every_setting():
     assert repr(tg.config) == (
         f"tapegrad.config(kernel_cache_size={tg.config.kernel_cache_size}, "
-        "compilation_cache_dir=None)"
+        "compilation_cache_dir=None, deferred_forward=True)"
     )

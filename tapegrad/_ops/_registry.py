@@ -18,15 +18,20 @@ import jax.numpy as jnp
 from jax import lax
 
 from tapegrad import _dtype as dt
+from tapegrad import _segment, _tracing
 from tapegrad._grad_mode import state as _mode
 from tapegrad._kernel_cache import KERNELS
-from tapegrad._storage import DeferredStorage, Storage
+from tapegrad._storage import DeferredStorage, PendingStorage, Storage
 from tapegrad._tensor import Tensor, _new
 from tapegrad._view import ViewInfo
 
 __all__ = ["OPS", "Op", "defer", "defop", "dispatch", "dispatch_fused"]
 
 _lookup, _touch = KERNELS.lookup, KERNELS.touch
+# The concrete array type (jax.Array is an abstract base that tracers do not subclass, but
+# ``type(a) is`` is the cheapest test the hot path can make).
+_ArrayImpl = jax._src.array.ArrayImpl
+_defer_on = _segment.enabled
 
 OPS: dict[str, Op] = {}
 _node_seq = None  # the graph's node counter, bound when the first op is declared
@@ -76,6 +81,7 @@ class Op:
 
     __slots__ = (
         "cast",
+        "deferrable",
         "diff_out",
         "differentiable",
         "edges",
@@ -124,6 +130,8 @@ class Op:
         self.saves = saves
         self.edges = edges
         self.values = values
+        # A single plain result can be a step of a deferred segment (``tapegrad._segment``).
+        self.deferrable = n_out == 1 and not view
         # (operand keys, statics) -> compute dtype. The kernels themselves live in KERNELS,
         # keyed per argument shapes too, so that they are evicted one executable at a time.
         self.promotions: dict = {}
@@ -328,18 +336,33 @@ def _resolve(op: Op, keys: tuple, statics: tuple, key: tuple) -> tuple:
 def dispatch(op: Op, operands: tuple, statics: tuple = ()):
     """Run ``op`` eagerly on tensors and Python scalars, taping it when grad mode asks.
 
-    This is the hot path of every eager op: it reads each operand's array and a cached
-    promotion key, finds the jit kernel for those keys and statics with one dict lookup, runs
-    it, and hands off to ``_record`` only when a node must be taped.
+    This is the hot path of every eager op: it reads each operand's array (or pending result)
+    and a cached promotion key, finds the jit kernel for those keys and statics with one dict
+    lookup, defers it into the thread's segment (``tapegrad._segment``) or runs it, and hands
+    off to ``_record`` only when a node must be taped.
     """
     arrays = []
     keys = []
     shapes = []
     needs_grad = False
+    # None: every operand is a concrete array or a number (the op may be deferred); True: a
+    # pending result is among them too; False: a tracer or a value from elsewhere is.
+    deferrable = op.deferrable
+    pending = None
     for o in operands:
         if isinstance(o, Tensor):
             v = o._view
-            a = o._storage.array if v is None else v.read(o._storage)
+            if v is None:
+                a = o._storage
+                if type(a) is PendingStorage and a.segment is not None:
+                    if pending is None:
+                        pending = True
+                else:
+                    a = a.array
+            else:
+                a = v.read(o._storage)
+            if type(a) is not _ArrayImpl and type(a) is not PendingStorage:
+                pending = False
             arrays.append(a)
             shapes.append(a.shape)
             k = o._meta
@@ -368,23 +391,71 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
             _touch(key)
         except KeyError:  # another thread evicted it in between: it still runs
             pass
-    try:
-        if entry is None:
-            entry = _resolve(op, keys, statics, key)
-        out = entry[0](*arrays, *_value_arg(vals)) if vals else entry[0](*arrays)
-    except Exception as exc:  # re-raised with PyTorch's type and text
-        if getattr(exc, "tapegrad_torch_error", False):
-            raise  # already PyTorch's own error (e.g. a backward that PyTorch refuses)
-        raise _explain(op, arrays, given, exc) from None
+    out = None
+    if deferrable and pending is not False and _defer_on[0] and not _tracing.compile_depth:
+        out = _deferred(op, key, keys, statics, entry, operands, arrays, vals)
+    if out is not None:
+        out, cdt = out
+    else:
+        if pending:
+            arrays = [a.array if type(a) is PendingStorage else a for a in arrays]
+        try:
+            if entry is None:
+                entry = _resolve(op, keys, statics, key)
+            out = entry[0](*arrays, *_value_arg(vals)) if vals else entry[0](*arrays)
+        except Exception as exc:  # re-raised with PyTorch's type and text
+            if getattr(exc, "tapegrad_torch_error", False):
+                raise  # already PyTorch's own error (e.g. a backward that PyTorch refuses)
+            raise _explain(op, arrays, given, exc) from None
+        cdt = entry[1]
     if needs_grad and op.node_cls is not None and _mode.grad_enabled:
-        return _record(op, (entry[1], statics), operands, arrays, out, vals)
+        return _record(op, (cdt, statics), operands, arrays, out, vals)
     if op.n_out != 1 or op.view:
         return _plain_outputs(op, operands, out, statics, vals)
     t = _new(Tensor)  # the common case, inlined: a single plain output
-    t._storage = Storage(out)
+    t._storage = out if type(out) is PendingStorage else Storage(out)
     if _mode.inference:
         t._is_inference = True
     return t
+
+
+def _deferred(op: Op, key: tuple, keys: tuple, statics: tuple, entry, operands, arrays, vals):
+    """``(PendingStorage, compute dtype)`` of ``op`` appended to this thread's segment, or None
+    when it must run now (its abstract evaluation failed: running it raises the error)."""
+    if entry is None or len(entry) < 4:
+        try:
+            if entry is None:
+                entry = _resolve(op, keys, statics, key)
+            args = [
+                jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.aval.weak_type)
+                if type(a) is PendingStorage
+                else a
+                for a in arrays
+            ]
+            aval = entry[0].eval_shape(*args, *_value_arg(vals))
+        except Exception:
+            return None
+        if type(aval) is not jax.ShapeDtypeStruct:
+            return None  # not a single array (never for a deferrable op)
+        # The operands' part of a segment's key: (shape, promotion key) for an array, the
+        # type for a number; fixed for a kernel entry, so computed once.
+        shapes = iter(key[3])
+        sigs = tuple((next(shapes), k) if type(k) is tuple else k for k in keys)
+        entry = KERNELS.put(key, (entry[0], entry[1], aval, sigs))
+    sigs = entry[3]
+    if vals:
+        arrays = [*arrays, *_value_arg(vals)]
+        sigs = (*sigs, *(_value_sig(v) for v in vals))
+    cdt = entry[1]
+    return _segment.current().append(op, cdt, statics, entry[0], arrays, sigs, entry[2]), cdt
+
+
+def _value_sig(value):
+    """A runtime value's part of a segment's key: its type (tuples item by item, marked so
+    they are never taken for an array's ``(shape, dtype)``)."""
+    if type(value) is tuple:
+        return ("values", *(_value_sig(v) for v in value))
+    return type(value)
 
 
 def _split_values(op: Op, statics: tuple) -> tuple[tuple, tuple]:
@@ -611,7 +682,7 @@ def _output(
     if op.view:
         _make_view(t, operands[0], op, statics, index, array, vals)
     else:
-        t._storage = Storage(array)
+        t._storage = array if type(array) is PendingStorage else Storage(array)
         if _mode.inference:
             t._is_inference = True
     return t
@@ -729,7 +800,7 @@ def _record(op: Op, key: tuple, operands: tuple, arrays: list, out, vals: tuple 
         if op.view:
             _make_view(t, operands[0], op, key[1], None, out, vals)
         else:
-            t._storage = Storage(out)
+            t._storage = out if type(out) is PendingStorage else Storage(out)
         t._requires_grad = True
         t._grad_fn = node
         if node._versions is None and not op.linear:

@@ -234,7 +234,7 @@ def _linear_nd_nobias(x, w):
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``."""
     # Each array read once (a hot path of every Linear layer); dtypes compared as NumPy dtypes.
-    xa, wa = input._data, weight._data
+    xa, wa = input._peek, weight._peek
     if xa.dtype != wa.dtype:
         _mm_dtype(input, weight)
     x, w = xa.shape, wa.shape
@@ -245,7 +245,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         if ndim == 2:
             return dispatch(_linear_mm, (input, weight))
         return dispatch(_linear_1d if ndim == 1 else _linear_nd_nobias, (input, weight))
-    ba = bias._data
+    ba = bias._peek
     if ba.dtype != xa.dtype:
         raise RuntimeError(
             "self and mat2 must have the same dtype, but got "
