@@ -56,7 +56,7 @@ class Segment:
     __slots__ = ("__weakref__", "ids", "inputs", "kernels", "lock", "outs", "sigs", "steps")
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._reset()
 
     def _reset(self) -> None:
@@ -105,18 +105,78 @@ class Segment:
     def flush(self) -> None:
         """Run every pending step and fill the storages still referenced."""
         with self.lock:
-            steps = self.steps
-            if not steps:
-                return
-            kernels, outs, inputs, sigs = self.kernels, self.outs, self.inputs, self.sigs
-            self._reset()
-            storages = [r() for r in outs]
+            if self.steps:
+                steps, kernels, inputs, sigs, storages = self._take()
+                try:
+                    _run(steps, kernels, inputs, sigs, storages)
+                finally:
+                    _settle(storages)
+
+    def flush_into(
+        self, tail_key: tuple, tail_shapeless: tuple, make_tail, tail_args: tuple, now: bool
+    ):
+        """Run the pending steps and a consumer of their results as ONE program, once that
+        pair repeats (or at once if ``now``): ``make_tail()`` gives
+        ``tail(zero, results, *tail_args)``, traced after the steps with ``results`` the
+        steps' values (the backward replay, whose saved tensors are pending). Returns the
+        tail's outputs, or None when the pair is not compiled (yet): the steps have then run
+        step by step (their program alone would be compiled for nothing) and the caller runs
+        its tail."""
+        with self.lock:
+            if len(self.steps) < _MIN_STEPS:
+                self.flush()
+                return None
+            steps, kernels, inputs, sigs, storages = self._take()
             try:
-                _run(steps, kernels, inputs, sigs, storages)
+                alive = tuple(i for i, st in enumerate(storages) if st is not None)
+                steps_t, sigs_t = tuple(steps), tuple(sigs)
+                key = ("segment", steps_t, sigs_t, alive, tail_key)
+                program = KERNELS.get(key)
+                if program is None and _worth_compiling(
+                    key, (steps_t, _dtypes(sigs_t), alive, tail_shapeless), now
+                ):
+                    program = KERNELS.put(key, jax.jit(_program(steps_t, alive, make_tail())))
+                if program is not None:
+                    try:
+                        results, tail_out = _call(program, _zero(), inputs, *tail_args)
+                    except Exception:  # e.g. out of memory: the parts on their own, as before
+                        program = None
+                if program is None:
+                    results = _call(_step_by_step, steps, kernels, inputs, alive)
+                    tail_out = None
+                for i, a in zip(alive, results, strict=True):
+                    _slot_set(storages[i], a)
+                return tail_out
             finally:
-                for st in storages:
-                    if st is not None:
-                        st.segment = None
+                _settle(storages)
+
+    def devices_of(self, st: PendingStorage) -> set | None:
+        """The devices of the first array input the step computing ``st`` reads, directly or
+        through earlier steps; None if it reads none (or the step has run meanwhile)."""
+        with self.lock:
+            if st.segment is not self:
+                return None
+            steps, inputs = self.steps, self.inputs
+            todo = [st.index]
+            while todo:
+                for r in steps[todo.pop()][3]:
+                    if r < 0:
+                        todo.append(-r - 1)
+                    elif hasattr(inputs[r], "devices"):
+                        return inputs[r].devices()
+        return None
+
+    def _take(self) -> tuple:
+        """The pending steps (the lock held), leaving the segment empty."""
+        taken = (self.steps, self.kernels, self.inputs, self.sigs, [r() for r in self.outs])
+        self._reset()
+        return taken
+
+
+def _settle(storages: list) -> None:
+    for st in storages:
+        if st is not None:
+            st.segment = None
 
 
 def current() -> Segment:
@@ -136,50 +196,58 @@ def flush_all() -> None:
 
 
 def _run(steps: list, kernels: list, inputs: list, sigs: list, storages: list) -> None:
-    n = len(steps)
     alive = tuple(i for i, st in enumerate(storages) if st is not None)
     if not alive:
         return
-    steps_t = tuple(steps)
-    key = ("segment", steps_t, tuple(sigs), alive)
-    program = KERNELS.get(key) if n >= _MIN_STEPS else None
-    if program is None and n >= _MIN_STEPS and _worth_compiling(key):
-        program = KERNELS.put(key, jax.jit(_program(steps_t, alive)))
-    if trace_state_clean():
-        results = _execute(program, steps, kernels, inputs, alive)
-    else:  # another thread's trace is running: compute concretely, never as its tracers
-        with jax.ensure_compile_time_eval():
-            results = _execute(program, steps, kernels, inputs, alive)
+    program = None
+    if len(steps) >= _MIN_STEPS:
+        steps_t, sigs_t = tuple(steps), tuple(sigs)
+        key = ("segment", steps_t, sigs_t, alive)
+        program = KERNELS.get(key)
+        if program is None and _worth_compiling(key, (steps_t, _dtypes(sigs_t), alive)):
+            program = KERNELS.put(key, jax.jit(_program(steps_t, alive)))
+    if program is not None:
+        results = _call(program, _zero(), inputs)
+    else:
+        results = _call(_step_by_step, steps, kernels, inputs, alive)
     for i, a in zip(alive, results, strict=True):
         _slot_set(storages[i], a)
 
 
-def _execute(program, steps: list, kernels: list, inputs: list, alive: tuple):
-    """The results at ``alive``: from the program, or step by step with each op's kernel."""
-    if program is not None:
-        global _zero_bits
-        if _zero_bits is None:
-            import jax.numpy as jnp
+def _call(fn, *args):
+    if trace_state_clean():
+        return fn(*args)
+    with jax.ensure_compile_time_eval():  # another thread's trace is running: stay concrete
+        return fn(*args)
 
-            _zero_bits = jnp.zeros((), jnp.uint64)
-        return program(_zero_bits, *inputs)
+
+def _step_by_step(steps: list, kernels: list, inputs: list, alive: tuple) -> list:
     results = []
     for (_, _, _, refs), kernel in zip(steps, kernels, strict=True):
         results.append(kernel(*[inputs[r] if r >= 0 else results[-r - 1] for r in refs]))
     return [results[i] for i in alive]
 
 
-def _worth_compiling(key: tuple) -> bool:
+def _zero():
+    global _zero_bits
+    if _zero_bits is None:
+        import jax.numpy as jnp
+
+        _zero_bits = jnp.zeros((), jnp.uint64)
+    return _zero_bits
+
+
+def _dtypes(sigs: tuple) -> tuple:
+    """``sigs`` less the arrays' shapes."""
+    return tuple(s[1] if type(s) is tuple and s[0] != "values" else s for s in sigs)
+
+
+def _worth_compiling(key: tuple, shapeless: tuple, now: bool = False) -> bool:
     """Whether a structure has repeated enough (or is a known one at new shapes) to compile."""
-    shapeless = (
-        key[1],
-        tuple(s[1] if type(s) is tuple and s[0] != "values" else s for s in key[2]),
-        key[3],
-    )
     if shapeless in _COMPILED_SHAPELESS:
         return True
     seen = _SEEN.get(key, 0) + 1
-    if seen >= _COMPILE_AFTER:
+    if seen >= _COMPILE_AFTER or now:
         _SEEN.pop(key, None)
         if len(_COMPILED_SHAPELESS) > _MAX_SEEN:
             _COMPILED_SHAPELESS.clear()
@@ -191,17 +259,19 @@ def _worth_compiling(key: tuple) -> bool:
     return False
 
 
-def _program(steps: tuple, alive: tuple):
-    """The function computing ``steps`` and returning the results at ``alive``."""
+def _program(steps: tuple, alive: tuple, tail=None):
+    """The function computing ``steps`` and returning the results at ``alive`` (and, with a
+    ``tail``, what the tail makes of all the results)."""
     from tapegrad._ops._registry import _opaque
 
     fns = [(op.forward_fn(cdt, statics), refs) for op, cdt, statics, refs in steps]
 
-    def run(zero, *inputs):
+    def run(zero, inputs, *tail_args):
         results = []
         for fn, refs in fns:
             out = fn(*[inputs[r] if r >= 0 else results[-r - 1] for r in refs])
             results.append(_opaque(out, zero))
-        return tuple(results[i] for i in alive)
+        kept = tuple(results[i] for i in alive)
+        return kept if tail is None else (kept, tail(zero, results, *tail_args))
 
     return run

@@ -98,6 +98,16 @@ class PendingStorage(Storage):
             segment.flush()
         _slot_set(self, value)
 
+    def devices(self) -> set:
+        """The devices of the array, as ``jax.Array.devices()``: those of the first array the
+        step reads (directly or through earlier steps), without running anything."""
+        segment = self.segment
+        if segment is not None:
+            found = segment.devices_of(self)
+            if found is not None:
+                return found
+        return self.array.devices()
+
 
 class VersionCounter:
     __slots__ = ("value",)

@@ -157,7 +157,7 @@ class Tensor:
     @property
     def device(self) -> _device_cls:
         """The ``torch.device`` where this tensor is."""
-        (d,) = self._data.devices()
+        (d,) = self._peek.devices()
         return from_jax_device(d)
 
     @property

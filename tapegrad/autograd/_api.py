@@ -79,7 +79,7 @@ def _make_grads(outputs: tuple, grads: tuple, create_graph: bool) -> list:
                         "grad can be implicitly created only for real scalar outputs but got "
                         f"{out.dtype}"
                     )
-                a = out._data
+                a = out._peek  # its shape and dtype: a deferred result is not run for them
                 new_grads.append(_implicit_ones(a.shape, a.dtype))
             else:
                 new_grads.append(None)

@@ -23,9 +23,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from tapegrad import _tracing
+from tapegrad import _segment, _tracing
 from tapegrad._kernel_cache import KERNELS
 from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, _value_arg, release
+from tapegrad._storage import PendingStorage
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad.autograd.graph import AccumulateGrad
 
@@ -125,6 +126,12 @@ def _without_shapes(structure: tuple) -> tuple:
 def _build(structure: tuple):
     """The jitted replay for one structure: (zero, root grad, saved arrays..., existing
     grads...) -> one gradient (or accumulated gradient) per leaf."""
+    return jax.jit(_replay_fn(structure))
+
+
+def _replay_fn(structure: tuple):
+    """The replay's function, unjitted (``_build`` jits it; a deferred forward segment
+    traces it after its own steps)."""
     root_nr, parts, existing = structure
     steps = []
     for op, (cdt, statics), mask, avals, edge_pos, out_avals, n_saved, edges in parts:
@@ -173,13 +180,48 @@ def _build(structure: tuple):
             results.append(g)
         return results
 
-    return jax.jit(replay)
+    return replay
 
 
 def _spread_static(mask: tuple, edge_pos, res) -> list:
     it = iter(res)
     grads = [next(it) if m else None for m in mask]
     return grads if edge_pos is None else [grads[i] for i in edge_pos]
+
+
+def _with_forward(structure: tuple, flat: list, pending: list, grad, now: bool):
+    """The replay's results computed in one program with the deferred forward segment that
+    computes the saved tensors at ``pending``, or None (``flat`` then holds every value)."""
+    seg = _segment.current()
+    results = None
+    if all(st.segment is seg for _, st in pending):
+        positions = tuple(pos for pos, _ in pending)
+        indices = tuple(st.index for _, st in pending)
+        skip = set(positions)
+        given = [a for i, a in enumerate(flat) if i not in skip]
+
+        def make_tail():
+            replay = _replay_fn(structure)
+
+            def tail(zero, steps, root_grad, *rest):
+                full = list(rest)
+                for pos, i in zip(positions, indices, strict=True):  # ascending positions
+                    full.insert(pos, steps[i])
+                return replay(zero, root_grad, *full)
+
+            return tail
+
+        results = seg.flush_into(
+            (structure, positions, indices),
+            (_without_shapes(structure), positions, indices),
+            make_tail,
+            (grad, *given),
+            now,
+        )
+    if results is None:
+        for pos, st in pending:
+            flat[pos] = st.array
+    return results
 
 
 def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
@@ -201,6 +243,7 @@ def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
         plan = KERNELS.get(("replay", structure))
     except TypeError:  # an unhashable static argument
         return False
+    compiled_now = False
     if plan is None:
         shapeless = _without_shapes(structure)
         count = _SEEN.get(structure, 0) + 1
@@ -214,14 +257,25 @@ def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
             _REPLAYED.clear()
         _REPLAYED[shapeless] = None
         plan = KERNELS.put(("replay", structure), _build(structure))
+        compiled_now = True
     flat = []
+    pending = []  # (position in flat, storage): saved tensors a deferred segment computes
     for n in ops:
         if not n._op.linear:
             try:
                 _check_versions(n)
             except Exception:
                 return False  # the engine raises it, after running what PyTorch runs first
-            flat.extend(o._data if isinstance(o, Tensor) else o for o in n._saved)
+            for o in n._saved:
+                if isinstance(o, Tensor):
+                    st = o._storage
+                    if type(st) is PendingStorage and st.segment is not None and o._view is None:
+                        pending.append((len(flat), st))
+                        flat.append(None)
+                    else:
+                        flat.append(o._data)
+                else:
+                    flat.append(o)
         if n._vals:
             flat.extend(_value_arg(n._vals))
     grads_held = []
@@ -237,8 +291,12 @@ def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
     global _zero_bits
     if _zero_bits is None:
         _zero_bits = jnp.zeros((), jnp.uint64)
+    results = None
+    if pending:
+        results = _with_forward(structure, flat, pending, grad, compiled_now)
     try:
-        results = plan(_zero_bits, grad, *flat)
+        if results is None:
+            results = plan(_zero_bits, grad, *flat)
     except Exception:
         return False
     from tapegrad.autograd._engine import _write
