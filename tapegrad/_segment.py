@@ -29,7 +29,7 @@ from jax._src.core import trace_state_clean
 from tapegrad._kernel_cache import KERNELS
 from tapegrad._storage import PendingStorage, _slot_set
 
-__all__ = ["MAX_STEPS", "Segment", "current", "enabled", "flush_all"]
+__all__ = ["MAX_STEPS", "Segment", "current", "enabled", "flush_all", "wake"]
 
 # Whether eligible eager ops are deferred at all (``tapegrad.config.deferred_forward``).
 enabled = [os.environ.get("TAPEGRAD_DEFERRED_FORWARD", "1") != "0"]
@@ -40,6 +40,8 @@ MAX_STEPS = 128  # compile time grows faster than linearly with a program's size
 # of ~50 ms.
 _COMPILE_AFTER = 2
 _MIN_STEPS = 4
+_SHORT_LIMIT = 4
+_PROBE_AFTER = 1024
 _SEEN: dict = {}
 _COMPILED_SHAPELESS: dict = {}
 _MAX_SEEN = 4096
@@ -53,11 +55,39 @@ class Segment:
     """One thread's pending steps. ``steps[k]`` is ``(op, cdt, statics, refs)``: ``refs`` index
     ``inputs`` (``r >= 0``) or an earlier step's result (``r < 0`` is step ``-r - 1``)."""
 
-    __slots__ = ("__weakref__", "ids", "inputs", "kernels", "lock", "outs", "sigs", "steps")
+    __slots__ = (
+        "__weakref__",
+        "active",
+        "ids",
+        "inputs",
+        "kernels",
+        "lock",
+        "outs",
+        "short",
+        "sigs",
+        "skipped",
+        "steps",
+    )
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        # Deferring a lone op only adds work (~15 us): after ``_SHORT_LIMIT`` flushes in a row
+        # of single steps the thread runs its ops at once (``active`` False) until the next
+        # backward() or ``_PROBE_AFTER`` undeferred ops.
+        self.active = True
+        self.short = 0
+        self.skipped = 0
         self._reset()
+
+    def wants(self) -> bool:
+        """Whether this thread's next op is deferred."""
+        if self.active:
+            return True
+        self.skipped += 1
+        if self.skipped >= _PROBE_AFTER:
+            self.active = True
+            self.short = 0
+        return self.active
 
     def _reset(self) -> None:
         self.steps: list = []
@@ -105,12 +135,21 @@ class Segment:
     def flush(self) -> None:
         """Run every pending step and fill the storages still referenced."""
         with self.lock:
-            if self.steps:
-                steps, kernels, inputs, sigs, storages = self._take()
-                try:
-                    _run(steps, kernels, inputs, sigs, storages)
-                finally:
-                    _settle(storages)
+            steps = self.steps
+            if not steps:
+                return
+            if len(steps) == 1:
+                self.short += 1
+                if self.short >= _SHORT_LIMIT:
+                    self.active = False
+                    self.skipped = 0
+            else:
+                self.short = 0
+            steps, kernels, inputs, sigs, storages = self._take()
+            try:
+                _run(steps, kernels, inputs, sigs, storages)
+            finally:
+                _settle(storages)
 
     def flush_into(
         self, tail_key: tuple, tail_shapeless: tuple, make_tail, tail_args: tuple, now: bool
@@ -187,6 +226,14 @@ def current() -> Segment:
         seg = _local.segment = Segment()
         _open.add(seg)
         return seg
+
+
+def wake() -> None:
+    """Defer this thread's ops again (backward() calls it: a training step's forward comes
+    next, the run that deferral batches)."""
+    seg = current()
+    seg.active = True
+    seg.short = 0
 
 
 def flush_all() -> None:

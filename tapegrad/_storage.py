@@ -69,20 +69,26 @@ class PendingStorage(Storage):
     of it; a write runs it first, so the segment never overwrites a newer value.
     """
 
-    __slots__ = ("__weakref__", "aval", "dtype", "index", "ndim", "segment", "shape", "size")
+    __slots__ = ("__weakref__", "aval", "dtype", "index", "segment", "shape")
 
     def __init__(self, segment, index: int, aval) -> None:
         self.segment = segment
         self.index = index  # the step of ``segment`` that computes this array
         self.aval = aval
-        self.shape = shape = aval.shape
+        self.shape = aval.shape
         self.dtype = aval.dtype
-        self.ndim = len(shape)
-        n = 1
-        for s in shape:
-            n *= s
-        self.size = n
         self.generation = 0
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
 
     @property
     def array(self):

@@ -20,6 +20,11 @@ jax.monitoring.register_event_duration_secs_listener(
 )
 
 
+@pytest.fixture(autouse=True)
+def deferring():
+    _segment.wake()  # earlier lone reads in this thread may have paused deferral
+
+
 @pytest.fixture
 def undeferred():
     tg.config.deferred_forward = False
@@ -194,3 +199,21 @@ def test_turned_off_every_op_runs_at_once(undeferred):
 def test_the_setting_takes_only_a_bool():
     with pytest.raises(TypeError, match="deferred_forward must be a bool"):
         tg.config.deferred_forward = 1
+
+
+def test_lone_ops_read_at_once_stop_being_deferred_until_the_next_backward():
+    x = tg.ones(3, requires_grad=True)
+    for _ in range(_segment._SHORT_LIMIT):
+        (x * 2).tolist()  # one op, read at once: a one-step segment each time
+    assert not _pending(x * 2)
+    (x * 3).sum().backward()
+    assert _pending(x * 4)
+
+
+def test_an_in_place_op_is_not_deferred():
+    x = tg.zeros(3)
+    x.add_(1)
+    assert type(x._storage) is not PendingStorage
+    y = x * 2
+    assert _pending(y)
+    assert y.tolist() == [2.0] * 3

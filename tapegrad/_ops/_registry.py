@@ -443,11 +443,14 @@ def _deferred(op: Op, key: tuple, keys: tuple, statics: tuple, entry, operands, 
         sigs = tuple((next(shapes), k) if type(k) is tuple else k for k in keys)
         entry = KERNELS.put(key, (entry[0], entry[1], aval, sigs))
     sigs = entry[3]
+    seg = _segment.current()
+    if not seg.wants():
+        return None
     if vals:
         arrays = [*arrays, *_value_arg(vals)]
         sigs = (*sigs, *(_value_sig(v) for v in vals))
     cdt = entry[1]
-    return _segment.current().append(op, cdt, statics, entry[0], arrays, sigs, entry[2]), cdt
+    return seg.append(op, cdt, statics, entry[0], arrays, sigs, entry[2]), cdt
 
 
 def _value_sig(value):

@@ -11,6 +11,7 @@ import warnings
 import jax.numpy as jnp
 
 from tapegrad import _dtype as dt
+from tapegrad import _segment
 from tapegrad._grad_mode import state as _mode
 from tapegrad._kernel_cache import bounded_jit
 from tapegrad._ops._registry import defop, dispatch
@@ -318,7 +319,15 @@ def _frozen(self: Tensor, array) -> Tensor:
 def inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:
     """``self = fn(self, *args)`` in place, with PyTorch's checks done before anything changes."""
     check_inplace(self)
-    return apply_inplace(self, fn(self, *args, **kwargs))
+    # The result is written at once: deferring it would only add a segment's bookkeeping.
+    seg = _segment.current()
+    was = seg.active
+    seg.active = False
+    try:
+        result = fn(self, *args, **kwargs)
+    finally:
+        seg.active = was
+    return apply_inplace(self, result)
 
 
 @defop("fill", node="FillBackward2", dtypes="keep", linear=True, values=("value",))

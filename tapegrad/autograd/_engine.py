@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from tapegrad import _segment
 from tapegrad._grad_mode import _set_grad_mode
 from tapegrad._grad_mode import state as _mode
 from tapegrad._kernel_cache import bounded_jit
@@ -324,6 +325,7 @@ def run_backward(
 
     **Returns:** for ``grad``, one gradient (or None) per input edge; otherwise None.
     """
+    _segment.wake()
     prev = _mode.grad_mode
     _set_grad_mode(create_graph)
     try:
