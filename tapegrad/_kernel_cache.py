@@ -18,13 +18,21 @@ from collections.abc import Callable, Hashable
 
 import jax
 
-__all__ = ["DEFAULT_SIZE", "KERNELS", "KernelCache", "bounded_jit"]
+__all__ = ["DEFAULT_SIZE", "KERNELS", "KernelCache", "bounded_jit", "mentions"]
 
 DEFAULT_SIZE = 512
 _ENV = "TAPEGRAD_KERNEL_CACHE_SIZE"
 # XLA frees an evicted executable, but glibc's allocator keeps most of the freed pages mapped:
 # without giving them back now and then, resident memory still creeps up with every new shape.
 TRIM_EVERY = 64  # evictions
+
+
+def mentions(key: object, ids: set, depth: int = 6) -> bool:
+    """Whether ``key`` (nested tuples, a few levels deep) holds an object whose ``id`` is in
+    ``ids``."""
+    if type(key) is not tuple:
+        return id(key) in ids
+    return depth > 0 and any(mentions(k, ids, depth - 1) for k in key)
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -120,6 +128,14 @@ class KernelCache:
         evictions)."""
         for key in [k for k, v in self._entries.items() if predicate(k, v)]:
             del self._entries[key]
+
+    def forget(self, ids: set) -> None:
+        """Drop the entries whose keys hold one of the objects whose ``id`` is in ``ids`` (the
+        ops of a collected compiled module). Safe while other threads use the cache."""
+        entries = self._entries
+        for key in list(entries):  # one atomic copy of the keys
+            if mentions(key, ids):
+                entries.pop(key, None)
 
     def __iter__(self):
         """The keys, least recently used first (a snapshot: lookups may reorder the cache)."""

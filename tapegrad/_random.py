@@ -18,6 +18,7 @@ from tapegrad import _dtype as dt
 from tapegrad._creation import DeviceLike, make, parse_size, parse_size_arg
 from tapegrad._kernel_cache import KERNELS
 from tapegrad._tensor import Tensor
+from tapegrad._tracing import capture as _capture
 
 __all__ = [
     "get_rng_state",
@@ -36,9 +37,26 @@ DEFAULT_SEED = 67280421310721  # PyTorch's default CPU seed
 
 
 class _Generator:
+    """The global generator. While a thread traces a compiled function, that thread reads and
+    advances the traced key of its capture context (``_tracing.capture.rng``) instead: other
+    threads keep drawing from the real key."""
+
     def __init__(self) -> None:
         self.seed = DEFAULT_SEED
-        self.key = jax.random.PRNGKey(DEFAULT_SEED)
+        self._key = jax.random.PRNGKey(DEFAULT_SEED)
+
+    @property
+    def key(self):
+        rng = _capture.rng
+        return self._key if rng is None else rng[0]
+
+    @key.setter
+    def key(self, value) -> None:
+        rng = _capture.rng
+        if rng is None:
+            self._key = value
+        else:
+            rng[0] = value
 
 
 default_generator = _Generator()

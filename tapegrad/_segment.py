@@ -26,10 +26,10 @@ import weakref
 import jax
 from jax._src.core import trace_state_clean
 
-from tapegrad._kernel_cache import KERNELS
+from tapegrad._kernel_cache import KERNELS, mentions
 from tapegrad._storage import PendingStorage, _slot_set
 
-__all__ = ["MAX_STEPS", "Segment", "current", "enabled", "flush_all", "wake"]
+__all__ = ["MAX_STEPS", "Segment", "current", "enabled", "flush_all", "forget", "wake"]
 
 # Whether eligible eager ops are deferred at all (``tapegrad.config.deferred_forward``).
 enabled = [os.environ.get("TAPEGRAD_DEFERRED_FORWARD", "1") != "0"]
@@ -234,6 +234,15 @@ def wake() -> None:
     seg = current()
     seg.active = True
     seg.short = 0
+
+
+def forget(ids: set) -> None:
+    """Drop the structures that hold an op whose ``id`` is in ``ids`` (a collected compiled
+    module's); their programs live in ``KERNELS`` (``KernelCache.forget``)."""
+    for table in (_SEEN, _COMPILED_SHAPELESS):
+        for key in list(table):
+            if mentions(key, ids):
+                table.pop(key, None)
 
 
 def flush_all() -> None:

@@ -7,6 +7,8 @@ separate object (``VersionCounter``) because ``.data`` shares storage but not th
 
 from __future__ import annotations
 
+from tapegrad._tracing import capture as _capture
+
 __all__ = ["DeferredStorage", "PendingStorage", "Storage", "VersionCounter"]
 
 
@@ -21,6 +23,9 @@ class Storage:
         self.generation = 0
 
     def write(self, array) -> None:
+        on_write = _capture.on_write  # set while this thread traces a compiled function
+        if on_write is not None:
+            on_write(self)
         self.array = array
         self.generation += 1
 

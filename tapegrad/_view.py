@@ -73,6 +73,9 @@ class ViewInfo:
         size = 1
         for s in base_shape:
             size *= s
+        if any(isinstance(v, Tracer) for v in jax.tree_util.tree_leaves(self.split()[1])):
+            # Offsets traced by tapegrad.compile (inputs of its program): part of the trace.
+            return self._run(jnp.arange(size).reshape(base_shape))
         with jax.ensure_compile_time_eval():  # depends on shapes only: concrete, cacheable
             index = self._run(jnp.arange(size).reshape(base_shape))
         self.index = (base_shape, index)

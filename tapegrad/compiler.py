@@ -19,13 +19,14 @@ that forward.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import operator
+import threading
 import types
 import warnings
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +39,7 @@ from tapegrad._storage import Storage
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad._tensor import _new as _new_tensor
 from tapegrad._tracing import UntraceableError
+from tapegrad._view import ViewInfo
 from tapegrad.nn.modules.module import Module
 from tapegrad.optim.lr_scheduler import LRScheduler
 from tapegrad.optim.optimizer import KernelOptimizer, Optimizer
@@ -210,6 +212,11 @@ class _State:
                     if isinstance(v, Tensor):
                         tensors.setdefault(id(v), v)
         self.tensors = list(tensors.values())
+        # Views among them (the arguments' first): their chains' structures are guarded, their
+        # values (a slice's start) are inputs of the program, so every offset shares it.
+        self.views = [t for t in self.tensors if t._view is not None]
+        self.arg_views = sum(1 for t in self.tensors[:n_args] if t._view is not None)
+        self.view_tree = jax.tree_util.tree_structure([t._view.split()[1] for t in self.views])
         self.modules = modules
         self.optimizers = optimizers
         self.schedulers = list(reach.schedulers.values())
@@ -250,12 +257,13 @@ class _State:
         self.extra_storages = list(fn._extra_storages)
         index = {k: i for i, k in enumerate(order)}
         self.key = (
+            tuple(_aval(storages[k]) for k in order),
             _mode.grad_enabled,
             _mode.inference,
             _static_key((args, kwargs)),
             tuple(m.training for m in modules),
             tuple(
-                (index[slot_of[i]], t._requires_grad, None if t._view is None else t._view.chain)
+                (index[slot_of[i]], t._requires_grad, _view_struct(t))
                 for i, t in enumerate(self.tensors)
             ),
             tuple(g is None for g in grads),
@@ -263,6 +271,15 @@ class _State:
             len(fn._extra_storages),
             tuple(index[id(st)] for st in self.kept),
         )
+
+    def view_values(self) -> list:
+        """The runtime values of the views' chains, as kernel arguments."""
+        if not self.views:
+            return []
+        from tapegrad._ops._registry import _value_arg
+
+        leaves = jax.tree_util.tree_leaves([t._view.split()[1] for t in self.views])
+        return [_value_arg(v) for v in leaves]
 
     def hypers(self) -> list:
         values = []
@@ -286,7 +303,9 @@ class _FastPath:
         self.state = state
         self.n_args = len(args)
         self.static = _static_key((args, {}))
-        self.views = tuple(_view_chain(a) for a in args)
+        self.views = tuple(_view_struct(a) for a in args)
+        # Shapes and dtypes are part of the guard: a new one is a new program.
+        self.avals = [_aval(a._storage) if isinstance(a, Tensor) else None for a in args]
         # Arguments that are all plain tensors (the usual x, y) are checked in one loop.
         plain = all(type(a) is Tensor and a._view is None for a in args)
         self.plain_args = [a._requires_grad for a in args] if plain else None
@@ -308,6 +327,8 @@ class _FastPath:
         self.usable = len(state.kept) == len(state.arg_storages) and len(state.donated) == len(
             self.stable
         ) + len(state.grad_storages) + len(state.extra_storages)
+        # Tensors and Python scalars only: the tensors inside a list argument are not gathered.
+        self.usable = self.usable and all(isinstance(a, (Tensor, *_SCALAR_TYPES)) for a in args)
 
     def refresh(self, args: tuple, kwargs: dict) -> _State | None:
         if not self.usable or kwargs or len(args) != self.n_args:
@@ -321,16 +342,21 @@ class _FastPath:
                 return None
         plain = self.plain_args
         if plain is not None:
-            for a, requires_grad in zip(args, plain, strict=True):
+            for a, requires_grad, (shape, dtype) in zip(args, plain, self.avals, strict=True):
                 if type(a) is not Tensor or a._view is not None:
                     return None
                 if a._requires_grad is not requires_grad:
                     return None
-        elif _static_key((args, {})) != self.static or (
-            tuple(_view_chain(a) for a in args) != self.views
+                array = a._storage.array
+                if array.shape != shape or array.dtype != dtype:
+                    return None
+        elif (
+            _static_key((args, {})) != self.static
+            or tuple(_view_struct(a) for a in args) != self.views
+            or [_aval(a._storage) if isinstance(a, Tensor) else None for a in args] != self.avals
         ):
             return None
-        kept, seen = [], set()
+        kept, seen, views, seen_views = [], set(), [], set()
         stable_ids = self.stable_ids
         for a in args:
             if isinstance(a, Tensor):
@@ -340,6 +366,9 @@ class _FastPath:
                 if id(st) not in seen:
                     seen.add(id(st))
                     kept.append(st)
+                if a._view is not None and id(a) not in seen_views:
+                    seen_views.add(id(a))
+                    views.append(a)
         old = self.state
         grads = list(map(_GET_GRAD, old.owners))
         if self.all_grads:
@@ -358,6 +387,8 @@ class _FastPath:
         state.kept, state.donated, state.grads = kept, donated, grads
         state.arg_storages, state.grad_storages = kept, grad_storages
         state.stable = self.stable
+        if views or old.views:
+            state.views = views + old.views[old.arg_views :]
         return state
 
 
@@ -415,7 +446,7 @@ class _PackedParam(Storage):
         _set_array(self, array)
         self.__class__ = Storage
         _set_gen(self, generation)
-        _PACK_EPOCH[0] += 1
+        _bump_epoch()
 
 
 class _PackedGrad(_PackedParam):
@@ -450,6 +481,14 @@ def _pack(st: Storage, box: _Box, offset: int, shape: tuple) -> None:
 # Bumped whenever a packed storage is unpacked or rewritten, and by every write-back: while it
 # has not moved, the flat buffers a program returned still back its storages.
 _PACK_EPOCH = [0]
+_EPOCH_LOCK = threading.Lock()
+
+
+def _bump_epoch() -> None:
+    # Under a lock: two threads' "+= 1" must not collapse into one, or a program could take an
+    # unpacked storage for still packed.
+    with _EPOCH_LOCK:
+        _PACK_EPOCH[0] += 1
 
 
 def _unpack(flat, offset: int, shape: tuple):
@@ -502,15 +541,6 @@ def _written_versions(program: _Program, state: _State) -> list:
     return list(counters.values())
 
 
-def _recording_step(step: Callable, stepped: list, index: int) -> Callable:
-    @functools.wraps(step)  # keeps a scheduler's ``_wrapped_by_lr_sched`` mark
-    def recorded(*args, **kwargs):
-        stepped.append(index)
-        return step(*args, **kwargs)
-
-    return recorded
-
-
 def _unused_inputs(jaxpr, passthrough: int = 0) -> set:
     """Positions of the jaxpr's inputs that no equation and no output uses, not counting the
     first ``passthrough`` outputs (a donated storage handed back unchanged)."""
@@ -521,8 +551,21 @@ def _unused_inputs(jaxpr, passthrough: int = 0) -> set:
     return {i for i, v in enumerate(jaxpr.invars) if v not in used}
 
 
-def _view_chain(a: Any):
-    return a._view.chain if isinstance(a, Tensor) and a._view is not None else None
+def _aval(st: Storage) -> tuple:
+    """A storage's shape and dtype, without unpacking a packed one."""
+    if isinstance(st, _PackedParam):
+        box, _, shape = _ARRAY_SLOT.__get__(st)
+        return (tuple(shape), box.flat.dtype)
+    array = st.array
+    return (array.shape, array.dtype)
+
+
+def _view_struct(a: Any):
+    """A view's chain without its runtime values (what a program is specialized on)."""
+    return a._view.split()[0] if isinstance(a, Tensor) and a._view is not None else None
+
+
+_SCALAR_TYPES = (int, float, bool, str, type(None))
 
 
 def _hyper_value(h):
@@ -577,7 +620,8 @@ def _optimizer_key(opt: Optimizer) -> tuple:
 
 def _static_key(obj: Any) -> Any:
     """The part of the arguments a program is specialized on: Python numbers and strings by
-    value, tensors by ``requires_grad`` (their shapes and dtypes are jax.jit's own guard)."""
+    value, tensors by ``requires_grad`` (their shapes and dtypes are in the guard by storage,
+    ``_aval``)."""
     if isinstance(obj, Tensor):
         return ("T", obj._requires_grad)
     if isinstance(obj, (int, float, bool, str, type(None))):
@@ -595,10 +639,19 @@ class _Snapshot:
     def __init__(self, state: _State) -> None:
         self.arrays = [(st, st.array) for st in (*state.kept, *state.donated)]
         self.grads = [(t, t._grad) for t in state.owners]
+        # The trace's in-place ops bump version counters: a failed call must leave them (an
+        # eager graph that saved a parameter before it can still run backward).
+        counters = {}
+        for t in (*state.tensors, *(g for _, g in self.grads if g is not None)):
+            if not t._is_inference:
+                vc = t._version_counter()
+                counters[id(vc)] = vc
+        self.versions = [(vc, vc.value) for vc in counters.values()]
+        # Each parameter's state dict itself is kept, as a user may hold it.
         self.opt_state = [
-            (opt, {p: dict(s) for p, s in opt.state.items()}) for opt in state.optimizers
+            (opt, {p: (s, dict(s)) for p, s in opt.state.items()}) for opt in state.optimizers
         ]
-        self.key = _random.default_generator.key
+        self.views = [(t, t._view) for t in state.views]
         self.epochs = [(s, s.last_epoch) for s in state.schedulers]
         self.lrs = [(opt, [g.get("lr") for g in opt.param_groups]) for opt in state.optimizers]
         self.written: dict[int, tuple] = {}  # storages outside the state written by the trace
@@ -619,8 +672,24 @@ class _Snapshot:
             t._grad = g
         for opt, saved in self.opt_state:
             opt.state.clear()
-            opt.state.update(saved)
-        _random.default_generator.key = self.key
+            for p, (s, items) in saved.items():
+                s.clear()
+                s.update(items)
+                opt.state[p] = s
+        for vc, value in self.versions:
+            vc.value = value
+        for t, view in self.views:
+            t._view = view
+
+
+def _failed_check(checks: list, codes) -> Exception | None:
+    """The error of the first failed value check of a call (``codes``: the program's
+    (failed, value) pairs), or None."""
+    values = codes.tolist() if hasattr(codes, "tolist") else list(codes)
+    for i, (error, message) in enumerate(checks):
+        if values[2 * i]:
+            return error(message(values[2 * i + 1]))
+    return None
 
 
 class _Retrace(Exception):
@@ -672,7 +741,7 @@ class _Program:
 
         n_big = len(big)
 
-        def body(live_arrays, ro_arrays, kept, hypers, key):
+        def body(live_arrays, ro_arrays, kept, hypers, key, views):
             # One donated list (the big arrays, then the flat buffers): a donated argument
             # with no arrays at all trips jax.jit's cached call.
             big_arrays, flats = live_arrays[:n_big], live_arrays[n_big:]
@@ -687,12 +756,18 @@ class _Program:
                     full[i] = jax.lax.slice(flat, (offset,), (offset + size,)).reshape(shape)
             for i, (shape, dtype) in dead_avals:
                 full[i] = jnp.zeros(shape, dtype)  # never read: XLA drops it
-            out_donated, *rest = traced(full, kept, hypers, key)
+            out_donated, *rest = traced(full, kept, hypers, key, views)
+            out_big = [out_donated[i] for i in big]
             out_flats = [
                 jnp.concatenate([out_donated[i].reshape(-1) for i, _, _ in group])
                 for group in packed
             ]
-            return (([out_donated[i] for i in big], out_flats), *rest)
+            codes = rest[-1]
+            if codes is not None:  # a failed check: the donated buffers come back unchanged
+                ok = ~jnp.any(codes[0::2] != 0)
+                out_big = [jnp.where(ok, a, b) for a, b in zip(out_big, big_arrays, strict=True)]
+                out_flats = [jnp.where(ok, a, b) for a, b in zip(out_flats, flats, strict=True)]
+            return ((out_big, out_flats), *rest)
 
         self.jitted = jax.jit(body, donate_argnums=(0,))
         self.boxes: list[_Box] = []  # the parameters' flat buffers, one per dtype
@@ -703,6 +778,8 @@ class _Program:
         self.same = False
         self.versions: list = []  # the version counters of the tensors the program writes
         self.stepped: list[int] = []  # the optimizers whose step() the function calls
+        self.checks: list = []  # (error, message) of the value checks the program returns
+        self.draws = True  # whether the program advances the random key
 
     def inputs(self, state: _State, owned: dict) -> tuple:
         """The call's inputs straight from the storages: the flat buffers the last call
@@ -757,6 +834,7 @@ class CompiledFunction:
         self.calls = 0
         self._programs: dict = {}
         self._reach: _Reach | None = None
+        self._reach_version = -1  # the structure version _reach was walked at
         self._extra_storages: list[Storage] = []
         self._eager = False
         self._warned_limit = False
@@ -776,11 +854,18 @@ class CompiledFunction:
         return self if obj is None else types.MethodType(self, obj)
 
     def __call__(self, *args, **kwargs):
-        if self._eager or _tracing.compile_depth:
+        if self._eager or _tracing.capture.depth:
             return self.fn(*args, **kwargs)  # nested in another compile: traced inline
         # Deferred eager results must exist before the program reads (and donates) buffers.
         _segment.flush_all()
-        if self._reach is None:
+        self.calls += 1
+        fast = self._fast
+        state = None if fast is None else fast.refresh(args, kwargs)
+        if state is not None and fast.program is not None:  # the steady state
+            return self._run(fast.program, state, args, kwargs)
+        if self._reach_version != _tracing.structure_version[0]:
+            # First call, or modules changed (a submodule replaced): walk what fn reaches.
+            self._reach_version = _tracing.structure_version[0]
             self._reach = _Reach()
             fn = self.fn
             if isinstance(fn, (types.FunctionType, types.MethodType)):
@@ -788,11 +873,6 @@ class CompiledFunction:
             else:  # a callable object: what it holds, and its __call__
                 self._reach.walk(vars(fn) if hasattr(fn, "__dict__") else ())
                 self._reach.walk(type(fn).__dict__.get("__call__"))
-        self.calls += 1
-        fast = self._fast
-        state = None if fast is None else fast.refresh(args, kwargs)
-        if state is not None and fast.program is not None:  # the steady state
-            return self._run(fast.program, state, args, kwargs)
         if state is None:
             state = _State(self, args, kwargs)
             self._fast = _FastPath(state, args) if not kwargs else None
@@ -846,7 +926,7 @@ class CompiledFunction:
 
     def _run(self, program: _Program, state: _State, args: tuple, kwargs: dict):
         kept = [st.array for st in state.kept]
-        values, key = state.hypers(), _random.default_generator.key
+        values, key, views = state.hypers(), _random.default_generator.key, state.view_values()
         if values == self._hyper_values:  # plain floats: compared by value, cheaply
             hypers = self._hyper_arrays
         else:
@@ -854,7 +934,8 @@ class CompiledFunction:
             self._hyper_values, self._hyper_arrays = values, hypers
         if not program.traced:
             donated = [st.array for st in state.donated]
-            snapshot = self._trace(program, state, args, kwargs, (donated, kept, hypers, key))
+            inputs = (donated, kept, hypers, key, views)
+            snapshot = self._trace(program, state, args, kwargs, inputs)
             if program.creates_state and self.calls == 1:
                 # PyTorch creates .grad tensors and optimizer state lazily, on the first step:
                 # this call runs eagerly instead, so the program compiled on the next call
@@ -873,11 +954,15 @@ class CompiledFunction:
             first_split_call = False
         owned = self._owned
         big, flats, ro = program.inputs(state, owned)
-        inputs = (_owned([*big, *flats], owned), ro, kept, hypers, key)
+        inputs = (_owned([*big, *flats], owned), ro, kept, hypers, key, views)
         if first_split_call:  # this call traces the final program (not jit(...).trace())
             try:
                 with self._tracing(program, state, args, kwargs):
                     outs = program.jitted(*inputs)
+            except BaseException:
+                if self._programs.get(state.key) is program:  # never half made
+                    del self._programs[state.key]
+                raise
             finally:
                 program.snapshot = None
         else:
@@ -885,8 +970,13 @@ class CompiledFunction:
         # The buffers this call returns are the only ones it may donate next time.
         out_big, out_flats = outs[0]
         self._owned = {id(a): a for a in (*out_big, *out_flats)}
+        if program.checks:
+            error = _failed_check(program.checks, outs[-1])
+            if error is not None:  # as eager: raised before any state changed
+                self._write_donated(program, state, outs[0])
+                raise error
         self._write_back(program, state, outs)
-        return self._results(program, outs[-1])
+        return self._results(program, outs[-2])
 
     @contextlib.contextmanager
     def _tracing(self, program: _Program, state: _State, args: tuple, kwargs: dict):
@@ -909,7 +999,7 @@ class CompiledFunction:
         with self._tracing(program, state, args, kwargs):
             traced = program.jitted.trace(*inputs)
         program.traced = True
-        if len(inputs) == 4:  # the first trace: which donated inputs it never reads
+        if len(inputs) == 5:  # the first trace: which donated inputs it never reads
             n = len(inputs[0])
             unused = _unused_inputs(traced.jaxpr.jaxpr, passthrough=n)
             program.unused = {i for i in range(n) if i in unused}
@@ -917,7 +1007,12 @@ class CompiledFunction:
         return snapshot
 
     # The traced body: runs once per program, inside jax.jit.
-    def _traced(self, donated: list, kept: list, hypers: list, key):
+    def _traced(self, donated: list, kept: list, hypers: list, key, views: list):
+        if self._pending is None:  # jax.jit retraced outside _tracing: a guard missed a change
+            raise RuntimeError(
+                f"tapegrad.compile: internal error: {self.__name__}'s program was retraced by "
+                "jax.jit without a new guard (please report it)"
+            )
         program, state, args, kwargs = self._pending
         self.trace_count += 1
         snapshot = program.snapshot = _Snapshot(state)
@@ -925,41 +1020,48 @@ class CompiledFunction:
         for st, a in zip(storages, (*donated, *kept), strict=True):
             st.array = a
             st.generation += 1
-        _random.default_generator.key = key
+        values = jax.tree_util.tree_unflatten(state.view_tree, views)
+        for t, vals in zip(state.views, values, strict=True):
+            struct = t._view.split()[0]
+            chain = tuple((*step, v) for step, v in zip(struct, vals, strict=True))
+            t._view = ViewInfo(chain, None, -1)  # never the storage's generation: not cached
         kernel_opts = [o for o in state.optimizers if isinstance(o, KernelOptimizer)]
         lifted = iter(hypers)
+        traced_hypers = {}
         for opt in kernel_opts:
-            values = {id(g): tuple(_wrap(h) for h in next(lifted)) for g in opt.param_groups}
-            opt._hypers = lambda group, _v=values: _v[id(group)]
+            for g in opt.param_groups:
+                traced_hypers[id(g)] = tuple(_wrap(h) for h in next(lifted))
         lifted_ids = {id(st) for st in storages}
-        original_write = Storage.write
+        written = snapshot.written
 
-        def recording_write(st: Storage, array) -> None:
+        def on_write(st: Storage) -> None:
             # A storage outside the lifted state still holds a concrete array (one made during
             # the trace holds a tracer): writing it must make it state.
             if id(st) not in lifted_ids and not isinstance(st.array, jax.core.Tracer):
-                snapshot.written.setdefault(id(st), (st, st.array))
-            original_write(st, array)
+                written.setdefault(id(st), (st, st.array))
 
-        Storage.write = recording_write
-        stepped: list[int] = []
-        own_steps = [(opt, vars(opt).get("step")) for opt in state.optimizers]
-        for i, (opt, _) in enumerate(own_steps):
-            opt.step = _recording_step(opt.step, stepped, i)
-        _tracing.compile_depth += 1
-        try:
+        rng, stepped, checks = [key], [], []
+        with _tracing.capturing(
+            trace=key._trace,  # the program's trace: its inputs'
+            checks=checks,
+            on_write=on_write,
+            hypers=traced_hypers,
+            stepped=stepped,
+            rng=rng,
+        ):
             result = self.fn(*args, **kwargs)
-        finally:
-            _tracing.compile_depth -= 1
-            Storage.write = original_write
-            for opt in kernel_opts:
-                del opt._hypers
-            for opt, own in own_steps:
-                if own is None:
-                    del opt.step
-                else:
-                    opt.step = own
-        program.stepped = sorted(set(stepped))
+        positions = {id(opt): i for i, opt in enumerate(state.optimizers)}
+        program.stepped = sorted({positions[id(o)] for o in stepped if id(o) in positions})
+        new_key = rng[0]
+        program.draws = new_key is not key  # else the key is not written back
+        # Value checks on traced values (index bounds): one int64 vector out, (failed, value)
+        # per check, raised after the call in program order.
+        program.checks = [(error, message) for _, _, error, message in checks]
+        codes = None
+        if checks:
+            codes = jnp.stack(
+                [jnp.asarray(x).astype(jnp.int64) for f, v, _, _ in checks for x in (f, v)]
+            )
         if snapshot.written:
             snapshot.restore()
             self._extra_storages.extend(st for st, _ in snapshot.written.values())
@@ -1006,7 +1108,7 @@ class CompiledFunction:
         new_state, out_state = [], []
         for opt, saved in snapshot.opt_state:
             for p, s in opt.state.items():
-                old = saved.get(p, {})
+                old = saved[p][1] if p in saved else {}
                 for k, v in s.items():
                     if k not in old and isinstance(v, Tensor):
                         new_state.append((state.optimizers.index(opt), p, k))
@@ -1019,18 +1121,10 @@ class CompiledFunction:
         program.result_is_tensor = [isinstance(v, Tensor) for v in leaves]
         program.result_static = [None if isinstance(v, Tensor) else v for v in leaves]
         out_results = [v._data for v in leaves if isinstance(v, Tensor)]
-        new_key = _random.default_generator.key
         # Leave no tracer behind: the state goes back to what it was; the call writes the
         # program's outputs into it.
         snapshot.restore()
-        return (
-            out_donated,
-            out_kept,
-            out_grads,
-            out_state,
-            new_key,
-            out_results,
-        )
+        return (out_donated, out_kept, out_grads, out_state, new_key, out_results, codes)
 
     @staticmethod
     def _param_position(state: _State, p: Tensor) -> tuple:
@@ -1061,15 +1155,41 @@ class CompiledFunction:
                 )
 
     def _write_back(self, program: _Program, state: _State, outs: tuple) -> None:
-        (out_big, out_flats), out_kept, out_grads, out_state, key, _ = outs
+        fresh = program.flat_epoch == _PACK_EPOCH[0]  # nothing packed was touched since
+        unpacked = self._write_donated(program, state, outs[0])
+        _, out_kept, out_grads, out_state, key, _, _ = outs
+        for vc in program.versions:  # as eager in-place writes do: saved tensors notice
+            vc.value += 1
+        for i in program.stepped:  # what a scheduler checks (its step() wrapper never ran)
+            state.optimizers[i]._opt_called = True
+        for i, a in zip(program.written_kept, out_kept, strict=True):
+            st = state.kept[i]
+            st.array = a
+            st.generation += 1
+        self._write_grads(program, state, out_grads, fresh)
+        # A storage that keeps its own array is not refilled with the boxes: the next call
+        # must look at every storage again.
+        program.flat_epoch = -1 if unpacked else _PACK_EPOCH[0]
+        for (_, (oi, gi, pi), k), a in zip(program.new_state, out_state, strict=True):
+            opt = state.optimizers[oi]
+            p = opt.param_groups[gi]["params"][pi]
+            opt.state[p][k] = _wrap(a)
+        if program.draws:  # a program that draws no random numbers leaves the key to others
+            _random.default_generator.key = key
+
+    @staticmethod
+    def _write_donated(program: _Program, state: _State, out_donated: tuple) -> bool:
+        """The donated storages' new arrays (their old values when a check failed: the
+        program selects them, since donation freed the inputs); whether a storage of another
+        kind than ``Storage`` got a plain array instead of a slice of a box."""
+        unpacked = False
+        out_big, out_flats = out_donated
         donated = state.donated
         for i, a in zip(program.big, out_big, strict=True):
             st = donated[i]
             st.array = a
             st.generation += 1
-        fresh = program.flat_epoch == _PACK_EPOCH[0]  # nothing packed was touched since
-        _PACK_EPOCH[0] += 1
-        unpacked = False  # a storage holds its own array: the next call must not refill only
+        _bump_epoch()
         if program.same:  # the same storages as last call, still packed in the same boxes
             _refill(program.boxes, out_flats)
         else:
@@ -1085,22 +1205,8 @@ class CompiledFunction:
                         st.generation += 1
                         unpacked = True
             program.versions = _written_versions(program, state)
-        for vc in program.versions:  # as eager in-place writes do: saved tensors notice
-            vc.value += 1
-        for i in program.stepped:  # what a scheduler checks (its step() wrapper never ran)
-            state.optimizers[i]._opt_called = True
         program.flat_stable = state.stable
-        for i, a in zip(program.written_kept, out_kept, strict=True):
-            st = state.kept[i]
-            st.array = a
-            st.generation += 1
-        self._write_grads(program, state, out_grads, fresh)
-        program.flat_epoch = -1 if unpacked else _PACK_EPOCH[0]
-        for (_, (oi, gi, pi), k), a in zip(program.new_state, out_state, strict=True):
-            opt = state.optimizers[oi]
-            p = opt.param_groups[gi]["params"][pi]
-            opt.state[p][k] = _wrap(a)
-        _random.default_generator.key = key
+        return unpacked
 
     @staticmethod
     def _write_grads(program: _Program, state: _State, out_grads: tuple, fresh: bool) -> None:
@@ -1160,19 +1266,32 @@ class CompiledFunction:
 
 
 # ----- compiled modules ------------------------------------------------------------------------
+class _ModuleProgram(NamedTuple):
+    """A compiled module's forward for one guard: its op, the results' tree, its checks."""
+
+    op: Any
+    tree: Any
+    checks: list
+
+
 class CompiledModule(Module):
     """``tapegrad.compile(module)``: the module whose forward runs as one XLA program and is
-    one node (``CompiledFunctionBackward``) on the eager tape, so it also trains eagerly."""
+    one node (``CompiledFunctionBackward``) on the eager tape, so it also trains eagerly.
+
+    Its ops are its own (``_programs``), not in the op table, and hold it weakly; when it is
+    collected, their kernels leave the kernel cache and the ops go too."""
 
     def __init__(self, mod: Module) -> None:
         super().__init__()
         self._orig_mod = mod
-        self._ops: dict = {}
-        self._trees: dict = {}
+        self._programs: dict = {}  # guard -> _ModuleProgram
         self.trace_count = 0
+        ops: list = []  # this module's ops; once it is collected, their kernels are dropped
+        self._made_ops = ops
+        weakref.finalize(self, _forget_kernels, ops)
 
     def forward(self, *args):
-        if _tracing.compile_depth:
+        if _tracing.capture.depth:
             return self._orig_mod(*args)  # inside a compiled function: traced inline
         for a in args:
             if not isinstance(a, Tensor):
@@ -1188,70 +1307,106 @@ class CompiledModule(Module):
             len(buffers),
             tuple((tuple(a.shape), a.dtype) for a in args),
         )
-        op = self._ops.get(key)
-        if op is None:
-            op = self._ops[key] = self._make_op(params, buffers, args, len(self._ops))
+        program = self._programs.get(key)
+        if program is None:
+            program = self._programs[key] = self._make_program(params, buffers, args)
+        op = program.op
         rng = _wrap(_random.default_generator.key.astype(jnp.int64))
         outs = _dispatch(op, (*params, *buffers, *args, rng))
-        n_res = op.n_out - len(buffers) - 1
+        n_res = op.n_out - len(buffers) - 2
+        if program.checks:
+            error = _failed_check(program.checks, outs[-1]._data)
+            if error is not None:  # as eager: raised before the buffers and the key change
+                raise error
         with no_grad():
-            for b, new in zip(buffers, outs[n_res:-1], strict=True):
+            for b, new in zip(buffers, outs[n_res:-2], strict=True):
                 if new._data is not b._storage.array:
                     _write(b, new._data, bump=False)
-        _random.default_generator.key = outs[-1]._data.astype(jnp.uint32)
+        _random.default_generator.key = outs[-2]._data.astype(jnp.uint32)
         results = outs[:n_res]
-        return jax.tree_util.tree_unflatten(self._trees[op.name], list(results))
+        return jax.tree_util.tree_unflatten(program.tree, list(results))
 
-    def _make_op(self, params: list, buffers: list, args: tuple, serial: int):
-        from tapegrad._ops._registry import defop
+    def _make_program(self, params: list, buffers: list, args: tuple) -> _ModuleProgram:
+        from tapegrad._ops._registry import make_op
 
-        mod = self._orig_mod
-        n_p, n_b = len(params), len(buffers)
         holder: dict = {}
-
-        def pure(*arrays):
-            self.trace_count += 1
-            tensors = [*params, *buffers]
-            saved = [(t._storage, t._storage.array) for t in tensors]
-            saved_key = _random.default_generator.key
-            inputs = [_wrap(a) for a in arrays[n_p + n_b : -1]]
-            for t, a in zip(tensors, arrays[: n_p + n_b], strict=True):
-                t._storage.array = a
-                t._storage.generation += 1
-            _random.default_generator.key = arrays[-1].astype(jnp.uint32)
-            _tracing.compile_depth += 1
-            try:
-                with no_grad():
-                    out = mod(*inputs)
-                leaves, holder["tree"] = jax.tree_util.tree_flatten(
-                    out, is_leaf=lambda x: isinstance(x, Tensor)
-                )
-                new_buffers = [b._storage.array for b in buffers]
-                new_key = _random.default_generator.key.astype(jnp.int64)
-            finally:
-                _tracing.compile_depth -= 1
-                for st, a in saved:
-                    st.array = a
-                    st.generation += 1
-                _random.default_generator.key = saved_key
-            return (*[t._data for t in leaves], *new_buffers, new_key)
-
+        pure = _module_forward(weakref.ref(self), len(params), len(buffers), holder)
         arrays = [t._data for t in (*params, *buffers, *args)]
         arrays.append(_random.default_generator.key.astype(jnp.int64))
         shapes = jax.eval_shape(pure, *arrays)
         self.trace_count -= 1  # that was a shape probe, not a compile
-        n_res = len(shapes) - n_b - 1
+        n_res = len(shapes) - len(buffers) - 2
         diff = tuple(i for i in range(n_res) if jnp.issubdtype(shapes[i].dtype, jnp.floating))
-        op = defop(
-            f"compiled_module_{id(self)}_{serial}",
+        op = make_op(
+            "compiled_module",
+            pure,
             node="CompiledFunctionBackward",
             dtypes="keep",
             n_out=len(shapes),
             diff_out=diff,
             cast=(),
-        )(pure)
-        self._trees[op.name] = holder["tree"]
-        return op
+        )
+        self._made_ops.append(op)
+        return _ModuleProgram(op, holder["tree"], holder["checks"])
+
+
+def _module_forward(compiled_ref: weakref.ref, n_p: int, n_b: int, holder: dict) -> Callable:
+    """The pure function of a compiled module's forward: parameters, buffers, inputs and the
+    key in; results, new buffers, the new key and the checks' codes out. It holds the module
+    weakly (the kernel cache keeps the op until evicted) and reads its parameters and buffers
+    when traced."""
+
+    def pure(*arrays):
+        compiled = compiled_ref()
+        if compiled is None:
+            raise RuntimeError("tapegrad.compile(module): the compiled module was deleted")
+        compiled.trace_count += 1
+        mod = compiled._orig_mod
+        params = [p for _, p in mod.named_parameters()]
+        buffers = [b for _, b in mod.named_buffers()]
+        tensors = [*params, *buffers]
+        saved = [(t._storage, t._storage.array) for t in tensors]
+        inputs = [_wrap(a) for a in arrays[n_p + n_b : -1]]
+        for t, a in zip(tensors, arrays[: n_p + n_b], strict=True):
+            t._storage.array = a
+            t._storage.generation += 1
+        rng, checks = [arrays[-1].astype(jnp.uint32)], []
+        try:
+            with (
+                _tracing.capturing(
+                    trace=getattr(arrays[-1], "_trace", None), checks=checks, rng=rng
+                ),
+                no_grad(),
+            ):
+                out = mod(*inputs)
+            leaves, holder["tree"] = jax.tree_util.tree_flatten(
+                out, is_leaf=lambda x: isinstance(x, Tensor)
+            )
+            new_buffers = [b._storage.array for b in buffers]
+            new_key = rng[0].astype(jnp.int64)
+        finally:
+            for st, a in saved:
+                st.array = a
+                st.generation += 1
+        holder["checks"] = [(error, message) for _, _, error, message in checks]
+        codes = [jnp.asarray(x).astype(jnp.int64) for f, v, _, _ in checks for x in (f, v)]
+        codes = jnp.stack(codes) if codes else jnp.zeros(0, jnp.int64)
+        return (*[t._data for t in leaves], *new_buffers, new_key, codes)
+
+    return pure
+
+
+def _forget_kernels(ops: list) -> None:
+    """A collected compiled module's kernels out of the kernel cache (their keys hold its ops).
+    Runs whenever the module is collected, so it tolerates entries that other code (another
+    thread) evicts meanwhile."""
+    from tapegrad.autograd import _replay
+
+    made = {id(op) for op in ops}
+    KERNELS.forget(made)  # its kernels, and backward replays through it
+    _replay.forget(made)
+    _segment.forget(made)
+    ops.clear()
 
 
 def _dispatch(op, operands: tuple):

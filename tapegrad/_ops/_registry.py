@@ -25,7 +25,7 @@ from tapegrad._storage import DeferredStorage, PendingStorage, Storage
 from tapegrad._tensor import Tensor, _new
 from tapegrad._view import ViewInfo
 
-__all__ = ["OPS", "Op", "defer", "defop", "dispatch", "dispatch_fused"]
+__all__ = ["OPS", "Op", "defer", "defop", "dispatch", "dispatch_fused", "make_op"]
 
 _lookup, _touch = KERNELS.lookup, KERNELS.touch
 # The concrete array type (jax.Array is an abstract base that tracers do not subclass, but
@@ -80,6 +80,7 @@ class Op:
     """One entry of the op table."""
 
     __slots__ = (
+        "__weakref__",  # ops made at run time (make_op) are collected with their owner
         "cast",
         "deferrable",
         "diff_out",
@@ -285,6 +286,27 @@ def defop(
     return register
 
 
+def make_op(
+    name: str,
+    fn: Callable,
+    *,
+    node: str | None = None,
+    dtypes: str = "promote",
+    linear: bool = False,
+    n_out: int = 1,
+    diff_out: tuple[int, ...] | None = None,
+    cast: tuple[int, ...] | None = None,
+    view: bool | str = False,
+    saves: str | Callable = "inputs",
+    edges: str | tuple[int, ...] | None = None,
+    values: tuple[str, ...] = (),
+) -> Op:
+    """An op outside the table, kept alive only by its owner: the ops made at run time (one
+    per compiled module, one per number of pieces of ``split``/``unbind``), which ``OPS``
+    would keep forever. The options are ``defop``'s; ``name`` need not be unique."""
+    return Op(name, fn, node, dtypes, linear, n_out, diff_out, cast, view, saves, edges, values)
+
+
 # ----- dispatch ---------------------------------------------------------------------------
 _FLOAT_NP = frozenset(d.numpy for d in dt.ALL_DTYPES if d.is_floating_point)
 
@@ -392,7 +414,7 @@ def dispatch(op: Op, operands: tuple, statics: tuple = ()):
         except KeyError:  # another thread evicted it in between: it still runs
             pass
     out = None
-    if deferrable and pending is not False and _defer_on[0] and not _tracing.compile_depth:
+    if deferrable and pending is not False and _defer_on[0] and not _tracing.capture.depth:
         out = _deferred(op, key, keys, statics, entry, operands, arrays, vals)
     if out is not None:
         out, cdt = out

@@ -4,7 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["normalize_dim", "normalize_dims", "normalize_size"]
+__all__ = ["check_traced_range", "normalize_dim", "normalize_dims", "normalize_size"]
+
+
+def check_traced_range(
+    indices, lo: int, hi: int, error: type[Exception], message, pick: str = "first"
+) -> None:
+    """Inside ``tapegrad.compile``: the bounds check ``lo <= index < hi`` on traced
+    ``indices``, deferred to after the call (``_tracing.defer_check``). ``message(value)``
+    names the offending index: the first out of range in C order (``pick="first"``), or the
+    minimum if it is below ``lo`` and else the maximum (``pick="extreme"``)."""
+    if indices.size == 0:
+        return
+    import jax.numpy as jnp
+
+    from tapegrad._tracing import defer_check
+
+    def compute(a):
+        flat = a.reshape(-1).astype(jnp.int64)
+        if pick == "first":
+            bad = (flat < lo) | (flat >= hi)
+            return jnp.any(bad), flat[jnp.argmax(bad)]
+        low, high = jnp.min(flat), jnp.max(flat)
+        return (low < lo) | (high >= hi), jnp.where(low < lo, low, high)
+
+    defer_check(indices, compute, error, message)
 
 
 def normalize_dim(dim: int, ndim: int) -> int:

@@ -14,6 +14,7 @@ from jax import lax
 from tapegrad import _dtype as dt
 from tapegrad._kernel_cache import bounded_jit
 from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops._util import check_traced_range
 from tapegrad._ops.inplace import write
 from tapegrad._tensor import Tensor
 
@@ -65,7 +66,10 @@ def _renorm(weight, indices, max_norm, norm_type):
 def _check_range(indices: Tensor, rows: int, message) -> None:
     """Index bounds are checked where the values are known (not while tracing)."""
     arr = indices._data
-    if isinstance(arr, jax.core.Tracer) or arr.size == 0:
+    if isinstance(arr, jax.core.Tracer):  # under tapegrad.compile: checked after the call
+        check_traced_range(arr, 0, rows, IndexError, message, pick="extreme")
+        return
+    if arr.size == 0:
         return
     lo, hi = (int(v) for v in np.asarray(_index_range(arr)))
     if lo < 0 or hi >= rows:

@@ -8,6 +8,7 @@ from jax import lax
 from jax.core import Tracer
 
 from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops._util import check_traced_range
 from tapegrad._ops.pointwise import _not_implemented
 from tapegrad._ops.shape import STRIDE_RULES, rule_basic_index
 from tapegrad._tensor import Tensor
@@ -325,16 +326,20 @@ def _tensor_index(item: Tensor, shape: tuple, dim: int, tensors: list) -> list:
     if item.dtype.is_floating_point:
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     size = shape[dim]
-    idx = None if isinstance(item._data, Tracer) else np.asarray(item._data)
-    if idx is not None and idx.size:  # a bounds check needs the values: not while tracing
+    # PyTorch's index kernel moves the indexed dims to the front: it names the index
+    # tensor's position among the index tensors.
+    position = len(tensors)
+
+    def message(value: int) -> str:
+        return f"index {value} is out of bounds for dimension {position} with size {size}"
+
+    if isinstance(item._data, Tracer):  # under tapegrad.compile: checked after the call
+        check_traced_range(item._data, -size, size, IndexError, message)
+    else:
+        idx = np.asarray(item._data)
         bad = idx[(idx < -size) | (idx >= size)]
         if bad.size:
-            # PyTorch's index kernel moves the indexed dims to the front: it names the
-            # index tensor's position among the index tensors.
-            raise IndexError(
-                f"index {int(bad[0])} is out of bounds for dimension {len(tensors)} with size "
-                f"{size}"
-            )
+            raise IndexError(message(int(bad[0])))
     tensors.append(item)
     return ["T"]
 
@@ -415,12 +420,16 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
     if index.ndim > 1 or index.dtype.name not in ("int64", "int32"):
         raise IndexError("index_add_(): Expected a long or int tensor for index")
     size = input._data.shape[d] if input.ndim else 1
-    idx = None if isinstance(index._data, Tracer) else np.asarray(index._data)
-    if idx is not None and idx.size and (idx.min() < -size or idx.max() >= size):
-        bad = int(idx.min()) if idx.min() < -size else int(idx.max())
-        raise IndexError(
-            f"index out of range in self: index {bad} for dimension {d} of size {size}"
-        )
+
+    def message(value: int) -> str:
+        return f"index out of range in self: index {value} for dimension {d} of size {size}"
+
+    if isinstance(index._data, Tracer):  # under tapegrad.compile: checked after the call
+        check_traced_range(index._data, -size, size, IndexError, message, pick="extreme")
+    else:
+        idx = np.asarray(index._data)
+        if idx.size and (idx.min() < -size or idx.max() >= size):
+            raise IndexError(message(int(idx.min()) if idx.min() < -size else int(idx.max())))
     statics = (("dim", d), ("scaled", alpha != 1), ("alpha", alpha))
     return dispatch(_index_add, (input, index, source), statics)
 
@@ -530,14 +539,18 @@ def _check_index(name: str, input: Tensor, dim: int, index: Tensor, src: Tensor 
                 f"from dimension {d} and to be no larger size than src {list(sshape or ())}"
             )
     idx = index._data
-    if not isinstance(idx, Tracer):  # a value check needs concrete indices
-        size = shape[d] if shape else 1
+    size = shape[d] if shape else 1
+
+    def message(value: int) -> str:
+        return f"index {value} is out of bounds for dimension {d} with size {size}"
+
+    if isinstance(idx, Tracer):  # under tapegrad.compile: checked after the call
+        check_traced_range(idx, 0, size, RuntimeError, message)
+    else:
         bad = np.asarray(idx)
         bad = bad[(bad < 0) | (bad >= size)]
         if bad.size:
-            raise RuntimeError(
-                f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {size}"
-            )
+            raise RuntimeError(message(int(bad.flat[0])))
     return d
 
 

@@ -22,6 +22,7 @@ from tapegrad._ops._registry import defop, dispatch
 from tapegrad._ops.inplace import check_broadcast_into
 from tapegrad._ops.norm import check_not_requiring_grad
 from tapegrad._tensor import Tensor
+from tapegrad._tracing import defer_check
 
 SIZE_WARNING = (
     "Using a target size ({}) that is different to the input size ({}). This will likely lead "
@@ -256,7 +257,15 @@ def _first_bad_target(t, n_classes, ignore_index):
 def _check_targets(target: Tensor, n_classes: int, ignore_index: int) -> None:
     """``Target 3 is out of bounds.``, checked where the values are known (not while tracing)."""
     arr = target._data
-    if isinstance(arr, jax.core.Tracer) or arr.size == 0:
+    if arr.size == 0:
+        return
+    if isinstance(arr, jax.core.Tracer):  # under tapegrad.compile: checked after the call
+        defer_check(
+            arr,
+            lambda a: _first_bad_target(a, np.int64(n_classes), np.int64(ignore_index)),
+            IndexError,
+            "Target {} is out of bounds.".format,
+        )
         return
     any_bad, value = _first_bad_target(arr, np.int64(n_classes), np.int64(ignore_index))
     if bool(any_bad):
@@ -523,10 +532,14 @@ def _outside_unit(x):
 
 def _check_unit_interval(t: Tensor, what: str) -> None:
     arr = t._data
-    if isinstance(arr, jax.core.Tracer) or arr.size == 0:
+    if arr.size == 0:
+        return
+    message = f"all elements of {what} should be between 0 and 1"
+    if isinstance(arr, jax.core.Tracer):  # under tapegrad.compile: checked after the call
+        defer_check(arr, lambda a: (_outside_unit(a), 0), RuntimeError, lambda _: message)
         return
     if bool(_outside_unit(arr)):
-        raise RuntimeError(f"all elements of {what} should be between 0 and 1")
+        raise RuntimeError(message)
 
 
 def _expand_weight(weight: Tensor, shape: tuple) -> None:

@@ -8,15 +8,17 @@ PyTorch would give a view from the chain of view ops that made it (``STRIDE_RULE
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import warnings
+from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from tapegrad._ops._registry import defop, dispatch
+from tapegrad._ops._registry import defop, dispatch, make_op
 from tapegrad._ops._util import normalize_dim, normalize_size
 from tapegrad._tensor import Tensor
 
@@ -192,11 +194,10 @@ def layout(input: Tensor) -> tuple[tuple, tuple]:
     for op, statics, index, vals in v.chain:
         kw = dict(statics)
         kw.update(zip(op.values, vals, strict=True))
-        if index is None:
-            rule = STRIDE_RULES.get(op.name)
-        else:
+        rule = STRIDE_RULES.get(op.name) if index is None else None
+        if rule is None:  # one of several pieces (split into one piece: index None, piece 0)
             multi = MULTI_STRIDE_RULES.get(op.name.rsplit("_", 1)[0])
-            rule = None if multi is None else functools.partial(multi, index=index)
+            rule = None if multi is None else functools.partial(multi, index=index or 0)
         if rule is not None:
             shape, strides = rule(shape, strides, **kw)
             continue
@@ -610,7 +611,22 @@ def _split_fn(x, sections, dim):
     return tuple(out)
 
 
-_SPLIT_OPS: dict = {}
+# split/unbind into n pieces: one op per n (its number of outputs), made on first use and kept
+# here, not in the op table; the least recently used go past _MAX_PIECE_OPS.
+_SPLIT_OPS: OrderedDict = OrderedDict()
+_MAX_PIECE_OPS = 256
+
+
+def _piece_op(cache: OrderedDict, key, make):
+    op = cache.get(key)
+    if op is None:
+        op = cache[key] = make()
+        if len(cache) > _MAX_PIECE_OPS:
+            cache.popitem(last=False)
+    else:
+        with contextlib.suppress(KeyError):  # another thread may have evicted it
+            cache.move_to_end(key)
+    return op
 
 
 def _first(fn):
@@ -620,16 +636,21 @@ def _first(fn):
 
 def _split_op(n: int, with_sizes: bool):
     # split(int) and chunk tape SplitBackward0; split(list of sizes) SplitWithSizesBackward0.
-    op = _SPLIT_OPS.get((n, with_sizes))
-    if op is None:
-        name = "splitws" if with_sizes else "split"
-        node = "SplitWithSizesBackward0" if with_sizes else "SplitBackward0"
-        op = _SPLIT_OPS[n, with_sizes] = defop(
-            f"{name}_{n}", node=node, dtypes="keep", linear=True, view="multi", n_out=n
-        )(_split_fn if n > 1 else _first(_split_fn))
-        if n == 1:  # the one piece is the whole tensor
-            STRIDE_RULES[op.name] = lambda sh, st, sections, dim: (sh, st)
-    return op
+    name = "splitws" if with_sizes else "split"
+    node = "SplitWithSizesBackward0" if with_sizes else "SplitBackward0"
+    return _piece_op(
+        _SPLIT_OPS,
+        (n, with_sizes),
+        lambda: make_op(
+            f"{name}_{n}",
+            _split_fn if n > 1 else _first(_split_fn),
+            node=node,
+            dtypes="keep",
+            linear=True,
+            view="multi",
+            n_out=n,
+        ),
+    )
 
 
 def _split_sections(input: Tensor, sections: tuple, dim: int, with_sizes: bool = False) -> tuple:
@@ -679,7 +700,7 @@ def _unbind_fn(x, dim):
     return tuple(jnp.moveaxis(x, dim, 0))
 
 
-_UNBIND_OPS: dict = {}
+_UNBIND_OPS: OrderedDict = OrderedDict()
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple:
@@ -688,18 +709,19 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
     n = input._data.shape[d]
     if n == 0:
         return ()
-    op = _UNBIND_OPS.get(n)
-    if op is None:
-        op = _UNBIND_OPS[n] = defop(
+    op = _piece_op(
+        _UNBIND_OPS,
+        n,
+        lambda: make_op(
             f"unbind_{n}",
+            _unbind_fn if n > 1 else _first(_unbind_fn),
             node="UnbindBackward0",
             dtypes="keep",
             linear=True,
             view="multi",
             n_out=n,
-        )(_unbind_fn if n > 1 else _first(_unbind_fn))
-        if n == 1:
-            STRIDE_RULES[op.name] = lambda sh, st, dim: (_drop(sh, dim), _drop(st, dim))
+        ),
+    )
     out = dispatch(op, (input,), (("dim", d),))
     return out if n > 1 else (out,)
 

@@ -24,13 +24,13 @@ import jax
 import jax.numpy as jnp
 
 from tapegrad import _segment, _tracing
-from tapegrad._kernel_cache import KERNELS
+from tapegrad._kernel_cache import KERNELS, mentions
 from tapegrad._ops._registry import _check_versions, _node_mask, _opaque, _value_arg, release
 from tapegrad._storage import PendingStorage
 from tapegrad._tensor import Tensor, _wrap
 from tapegrad.autograd.graph import AccumulateGrad
 
-__all__ = ["try_replay"]
+__all__ = ["forget", "try_replay"]
 
 _SEEN: dict = {}  # structure -> how many times backward met it (before it is compiled)
 _COMPILE_AFTER = 2  # one-off graphs (most tests, notebooks) keep using per-op kernels
@@ -43,6 +43,15 @@ _MAX_SEEN = 4096
 # take minutes. Larger graphs stay with the engine.
 _MAX_NODES = 500
 _zero_bits = None
+
+
+def forget(ids: set) -> None:
+    """Drop the structures that hold an op whose ``id`` is in ``ids`` (a collected compiled
+    module's): their compiled replays live in ``KERNELS`` (``KernelCache.forget``)."""
+    for table in (_SEEN, _REPLAYED):
+        for key in list(table):
+            if mentions(key, ids):
+                table.pop(key, None)
 
 
 def _seq(node) -> int:
@@ -228,7 +237,7 @@ def try_replay(root: tuple, grad, keep_graph: bool) -> bool:
     """Run ``backward`` from the edge ``root`` as one jitted replay if its graph's structure
     has been seen before; False (nothing done) when the engine must run it."""
     node, nr = root
-    if type(node) is AccumulateGrad or _tracing.compile_depth:
+    if type(node) is AccumulateGrad or _tracing.capture.depth:
         # Inside tapegrad.compile the whole step is one program already: the engine's
         # per-node VJPs trace into it (a cached replay would bring its own captured arrays).
         return False

@@ -14,6 +14,7 @@ updates do; no value is read back to the host, so ``step()`` can also run under 
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from tapegrad._kernel_cache import KERNELS
 from tapegrad._ops._registry import _scalar_array
 from tapegrad._ops.inplace import write
 from tapegrad._tensor import Tensor, _wrap
+from tapegrad._tracing import capture as _capture
 
 __all__ = ["Optimizer", "required"]
 
@@ -105,6 +107,12 @@ class Optimizer:
             param_groups = [{"params": param_groups}]
         for param_group in param_groups:
             self.add_param_group(param_group)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None:  # decorated once, where the class is defined
+            cls.step = _recorded(step)
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -337,6 +345,20 @@ def check_lr(lr: Any) -> None:
 
 
 # ----- the fused step ---------------------------------------------------------------------
+def _recorded(step: Callable) -> Callable:
+    """``step``, noting in the capture context of a thread tracing a compiled function that it
+    ran (the compiler then sets ``_opt_called``, which a scheduler checks)."""
+
+    @functools.wraps(step)
+    def recorded_step(self, *args: Any, **kwargs: Any) -> Any:
+        stepped = _capture.stepped
+        if stepped is not None:
+            stepped.append(self)
+        return step(self, *args, **kwargs)
+
+    return recorded_step
+
+
 def hyper_array(value: Any):
     """A hyperparameter as a kernel argument: a Python number becomes a cached float64 0-d
     array (so 0 and 0.0 share one compiled kernel); a tensor passes its array."""
@@ -432,7 +454,11 @@ class KernelOptimizer(Optimizer):
         # The parameters' shapes tell one model's kernel from another's (a grad or a state
         # with other shapes or dtypes would only add an executable to the same jit function).
         kernel = _kernel(type(self), self._options(group), tuple(a.shape for a in arrays))
-        hypers = tuple(hyper_array(h) for h in self._hypers(group))
+        lifted = _capture.hypers  # traced values while tapegrad.compile traces this step
+        values = lifted[id(group)] if lifted is not None and id(group) in lifted else None
+        if values is None:
+            values = self._hypers(group)
+        hypers = tuple(hyper_array(h) for h in values)
         new_params, new_states = kernel(hypers, arrays, grads, state_arrays)
         for p, a in zip(params, new_params, strict=True):
             write(p, a)
