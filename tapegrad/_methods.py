@@ -19,12 +19,12 @@ from tapegrad._tensor import Tensor
 
 
 @defop("to", node="ToCopyBackward0", dtypes="keep", linear=True)
-def _to_dtype(x, dtype):
+def _to_dtype_op(x, dtype):
     return dt.cast(x, dtype)
 
 
 @defop("clone", node="CloneBackward0", dtypes="keep", linear=True)
-def _clone(x):
+def _clone_op(x):
     return x
 
 
@@ -33,7 +33,7 @@ def _cast(self: Tensor, dtype: dt.dtype, copy: bool = False) -> Tensor:
     that dtype, unless ``copy``."""
     if self.dtype is dtype and not copy:
         return self
-    return dispatch(_to_dtype, (self,), (("dtype", dtype.numpy),))
+    return dispatch(_to_dtype_op, (self,), (("dtype", dtype.numpy),))
 
 
 TO_SIGNATURES = (
@@ -117,7 +117,7 @@ def to(self: Tensor, *args, **kwargs) -> Tensor:
 
 def clone(input: Tensor, *, memory_format=None) -> Tensor:
     """Returns a copy of ``input``; the copy is differentiable (``CloneBackward0``)."""
-    return dispatch(_clone, (input,))
+    return dispatch(_clone_op, (input,))
 
 
 def _to_method(dtype: dt.dtype):
@@ -371,7 +371,7 @@ _METHODS = {
     "__imatmul__": _iop(linalg.matmul),
 }
 
-for _name in pointwise.UNARY:
+for _name in pointwise.UNARY_OPS:
     _fn = getattr(pointwise, _name)
     _METHODS[_name] = _fn
     _METHODS[_name + "_"] = _unary_inplace(_fn)

@@ -32,12 +32,12 @@ def relu_(input: Tensor) -> Tensor:
     saves="output",
     values=("negative_slope",),
 )
-def _leaky_relu_inplace(x, negative_slope):
+def _leaky_relu_inplace_op(x, negative_slope):
     return jnp.where(x > 0, x, x * negative_slope)
 
 
 def _leaky_relu_result(input: Tensor, negative_slope: float) -> Tensor:
-    return dispatch(_leaky_relu_inplace, (input,), (("negative_slope", float(negative_slope)),))
+    return dispatch(_leaky_relu_inplace_op, (input,), (("negative_slope", float(negative_slope)),))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:

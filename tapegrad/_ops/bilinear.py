@@ -14,7 +14,7 @@ _C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "in
 
 
 @defop("trilinear", node="TrilinearBackward0", dtypes="keep")
-def _trilinear(x1, w, x2):
+def _trilinear_op(x1, w, x2):
     return jnp.einsum("bi,oij,bj->bo", x1, w, x2)
 
 
@@ -67,5 +67,5 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     batch = tuple(input1.shape[:-1])
     x1 = input1.view(-1, input1.shape[-1])
     x2 = input2.view(-1, input2.shape[-1])
-    out = dispatch(_trilinear, (x1, weight, x2)).view(*batch, weight.shape[0])
+    out = dispatch(_trilinear_op, (x1, weight, x2)).view(*batch, weight.shape[0])
     return out if bias is None else add(out, bias)

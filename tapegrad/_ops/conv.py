@@ -21,7 +21,7 @@ def _conv_saves(mask: tuple) -> list:
 
 
 @defop("convolution", node="ConvolutionBackward0", dtypes="keep", saves=_conv_saves)
-def _convolution(x, w, b, stride, padding, dilation, groups, has_bias):
+def _convolution_op(x, w, b, stride, padding, dilation, groups, has_bias):
     nd = x.ndim - 2
     out = lax.conv_general_dilated(
         x,
@@ -178,7 +178,7 @@ def _conv(nd: int, input: Tensor, weight: Tensor, bias, stride, padding, dilatio
         ("groups", int(groups)),
         ("has_bias", bias is not None),
     )
-    out = dispatch(_convolution, (input, weight, 0 if bias is None else bias), statics)
+    out = dispatch(_convolution_op, (input, weight, 0 if bias is None else bias), statics)
     return out.squeeze(0) if unbatched else out
 
 

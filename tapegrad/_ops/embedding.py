@@ -29,7 +29,7 @@ PADDING_IDX_RANGE = "Padding_idx must be within num_embeddings"
     saves=lambda m: [1],
     values=("padding_idx",),
 )
-def _embedding(weight, indices, has_padding, scale_grad_by_freq, padding_idx):
+def _embedding_op(weight, indices, has_padding, scale_grad_by_freq, padding_idx):
     # Whether there is a padding row is static, which row it is a runtime value.
     rows = jnp.take(weight, indices, axis=0)
     fixed = lax.stop_gradient(rows)
@@ -131,4 +131,4 @@ def embedding(
         ("scale_grad_by_freq", bool(scale_grad_by_freq)),
         ("padding_idx", int(padding_idx)),
     )
-    return dispatch(_embedding, (weight, input), statics)
+    return dispatch(_embedding_op, (weight, input), statics)

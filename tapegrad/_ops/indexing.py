@@ -60,17 +60,17 @@ def _structure(static: tuple) -> tuple[tuple, tuple]:
     return tuple(struct), tuple(starts)
 
 
-def _view_index_op(name: str, node: str):
+def _declare_index_view(name: str, node: str):
     return defop(name, node=node, dtypes="keep", linear=True, view=True, values=("starts",))(
         _basic_fn
     )
 
 
 _BASIC_OPS = {
-    "i": _view_index_op("index_select_view", "SelectBackward0"),
-    "s": _view_index_op("index_slice_view", "SliceBackward0"),
-    None: _view_index_op("index_unsqueeze_view", "UnsqueezeBackward0"),
-    "alias": _view_index_op("index_alias_view", "AliasBackward0"),
+    "i": _declare_index_view("index_select_view", "SelectBackward0"),
+    "s": _declare_index_view("index_slice_view", "SliceBackward0"),
+    None: _declare_index_view("index_unsqueeze_view", "UnsqueezeBackward0"),
+    "alias": _declare_index_view("index_alias_view", "AliasBackward0"),
 }
 STRIDE_RULES.update({op.name: rule_basic_index for op in _BASIC_OPS.values()})
 
@@ -134,7 +134,7 @@ def _advanced_fn(x, *index_arrays, index, starts):
     return x[key]
 
 
-_index = defop("index", node="IndexBackward0", dtypes="keep", edges=(0,), values=("starts",))(
+_index_op = defop("index", node="IndexBackward0", dtypes="keep", edges=(0,), values=("starts",))(
     _advanced_fn
 )
 
@@ -263,7 +263,7 @@ def getitem(x: Tensor, index, *, _parse_only: bool = False):
         return static, tensors, advanced
     struct, starts = _structure(static)
     if advanced:
-        return dispatch(_index, (x, *tensors), (("index", struct), ("starts", starts)))
+        return dispatch(_index_op, (x, *tensors), (("index", struct), ("starts", starts)))
     if last == "alias" and any(s is None for s in static):
         last = None
     return dispatch(_BASIC_OPS[last], (x,), (("index", struct), ("starts", starts)))
@@ -282,7 +282,7 @@ def _index_put_fn(x, values, *index_arrays, index, starts):
     return lax.dynamic_update_slice(x, inner.reshape(box.shape), begin)
 
 
-_index_put = defop(
+_index_put_op = defop(
     "index_put",
     node="IndexPutBackward0",
     dtypes="keep",
@@ -298,7 +298,7 @@ def index_put(x: Tensor, index, values) -> Tensor:
     if any(item is not None and item != "T" and item[0] == "b" for item in static):
         raise NotImplementedError("assignment through a bool scalar index is not supported")
     struct, starts = _structure(static)
-    return dispatch(_index_put, (x, values, *tensors), (("index", struct), ("starts", starts)))
+    return dispatch(_index_put_op, (x, values, *tensors), (("index", struct), ("starts", starts)))
 
 
 def _is_integer(t: Tensor) -> bool:
@@ -358,10 +358,10 @@ def _masked_fill_fn(x, mask, value):
     return jnp.where(mask, value.astype(x.dtype), x)
 
 
-_masked_fill = defop(
+_masked_fill_op = defop(
     "masked_fill", node="MaskedFillBackward0", dtypes="keep", saves=lambda m: [], edges=(0,)
 )(_masked_fill_fn)
-_masked_fill_tensor = defop(
+_masked_fill_tensor_op = defop(
     "masked_fill_tensor",
     node="MaskedFillBackward1",
     dtypes="keep",
@@ -383,10 +383,10 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
                 "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                 f"{value.ndim} dimension(s)."
             )
-        return dispatch(_masked_fill_tensor, (input, mask, value))
+        return dispatch(_masked_fill_tensor_op, (input, mask, value))
     from tapegrad._creation import tensor
 
-    return dispatch(_masked_fill, (input, mask, tensor(value)))
+    return dispatch(_masked_fill_op, (input, mask, tensor(value)))
 
 
 def _c_name(d) -> str:
@@ -402,7 +402,7 @@ def _index_add_fn(x, index, source, dim, scaled, alpha):
     return x.at[key].add((src * alpha).astype(x.dtype) if scaled else src)
 
 
-_index_add = defop(
+_index_add_op = defop(
     "index_add",
     node="IndexAddBackward0",
     dtypes="keep",
@@ -431,7 +431,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
         if idx.size and (idx.min() < -size or idx.max() >= size):
             raise IndexError(message(int(idx.min()) if idx.min() < -size else int(idx.max())))
     statics = (("dim", d), ("scaled", alpha != 1), ("alpha", alpha))
-    return dispatch(_index_add, (input, index, source), statics)
+    return dispatch(_index_add_op, (input, index, source), statics)
 
 
 # ----- gather / scatter ----------------------------------------------------------------------
@@ -484,25 +484,25 @@ def _scatter_value_fn(x, index, value, dim, reduce):
 
 _INDEX_SAVED = lambda mask: [1]  # noqa: E731  PyTorch's node saves the index only
 
-_scatter = defop(
+_scatter_op = defop(
     "scatter", node="ScatterBackward0", dtypes="keep", saves=_INDEX_SAVED, edges=(0, 2)
 )(_scatter_fn)
-_scatter_value = defop(
+_scatter_value_op = defop(
     "scatter_value", node="ScatterBackward1", dtypes="keep", saves=_INDEX_SAVED, edges=(0,)
 )(_scatter_value_fn)
-_scatter_reduce = defop(
+_scatter_reduce_op = defop(
     "scatter_reduce_legacy", node="NotImplemented", dtypes="keep", edges=(0, 2)
 )(_not_implemented("scatter", _scatter_fn))
-_scatter_value_reduce = defop(
+_scatter_value_reduce_op = defop(
     "scatter_value_reduce_legacy", node="NotImplemented", dtypes="keep", edges=(0,)
 )(_not_implemented("scatter", _scatter_value_fn))
-_scatter_add = defop(
+_scatter_add_op = defop(
     "scatter_add", node="ScatterAddBackward0", dtypes="keep", saves=_INDEX_SAVED, edges=(0, 2)
 )(lambda x, index, src, dim: _scatter_fn(x, index, src, dim, "add"))
 
 
 @defop("gather", node="GatherBackward0", dtypes="keep", saves=_INDEX_SAVED, edges=(0,))
-def _gather(x, index, dim):
+def _gather_op(x, index, dim):
     if x.ndim == 0:
         return jnp.broadcast_to(x, index.shape)
     return x[_grids(index, dim)].reshape(index.shape)
@@ -573,20 +573,20 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
             import warnings
 
             warnings.warn(_SCATTER_REDUCE_WARNING, UserWarning, stacklevel=2)
-        op = _scatter if reduce is None else _scatter_reduce
+        op = _scatter_op if reduce is None else _scatter_reduce_op
         return dispatch(op, (input, index, src), (("dim", d), ("reduce", reduce)))
     d = _check_index("scatter", input, dim, index, None)
-    op = _scatter_value if reduce is None else _scatter_value_reduce
+    op = _scatter_value_op if reduce is None else _scatter_value_reduce_op
     return dispatch(op, (input, index, src), (("dim", d), ("reduce", reduce)))
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """Out-of-place ``scatter_add_``: adds ``src`` into a copy of ``input`` at ``index``."""
     d = _check_index("scatter_add", input, dim, index, src)
-    return dispatch(_scatter_add, (input, index, src), (("dim", d),))
+    return dispatch(_scatter_add_op, (input, index, src), (("dim", d),))
 
 
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """Gathers values along ``dim``: ``out[i][j] = input[index[i][j]][j]`` for ``dim=0``."""
     d = _check_index("gather", input, dim, index, None)
-    return dispatch(_gather, (input, index), (("dim", d),))
+    return dispatch(_gather_op, (input, index), (("dim", d),))

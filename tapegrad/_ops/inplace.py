@@ -180,19 +180,19 @@ def write(self: Tensor, array, bump: bool = True) -> None:
 
 
 @defop("copy_slices", node="CopySlices", dtypes="keep", saves=lambda mask: [], edges=(0, 1))
-def _copy_slices(base, values, index_map):
+def _copy_slices_op(base, values, index_map):
     flat = base.reshape(-1).at[index_map.reshape(-1)].set(values.reshape(-1))
     return flat.reshape(base.shape)
 
 
 @defop("regenerate_view", node="AsStridedBackward0", dtypes="keep", linear=True, values=("vals",))
-def _regenerate_view(base, chain, vals):
+def _regenerate_view_op(base, chain, vals):
     return apply_chain(base, chain, vals)
 
 
 def _regenerate(base: Tensor, info) -> Tensor:
     struct, vals = info.split()
-    return dispatch(_regenerate_view, (base,), (("chain", struct), ("vals", vals)))
+    return dispatch(_regenerate_view_op, (base,), (("chain", struct), ("vals", vals)))
 
 
 def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
@@ -204,7 +204,7 @@ def _write_into_view(view: Tensor, result: Tensor) -> Tensor:
     base = view._base
     info = view._view
     index_map = _wrap(info.index_map(base._storage.array.shape))
-    new_base = dispatch(_copy_slices, (base, result, index_map))
+    new_base = dispatch(_copy_slices_op, (base, result, index_map))
     base._storage.write(new_base._data)
     vc = view._version_counter()
     vc.value += 1
@@ -331,22 +331,22 @@ def inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:
 
 
 @defop("fill", node="FillBackward2", dtypes="keep", linear=True, values=("value",))
-def _fill(x, value):
+def _fill_op(x, value):
     return jnp.full(x.shape, value, x.dtype)
 
 
 @defop("fill_tensor", node="FillBackward3", dtypes="keep", linear=True, cast=())
-def _fill_tensor(x, value):
+def _fill_tensor_op(x, value):
     return jnp.broadcast_to(value.astype(x.dtype), x.shape)
 
 
 @defop("zero", node="ZeroBackward0", dtypes="keep", linear=True)
-def _zero(x):
+def _zero_op(x):
     return jnp.zeros(x.shape, x.dtype)
 
 
 @defop("copy", node="CopyBackwards", linear=True, cast=())
-def _copy(x, src):
+def _copy_op(x, src):
     return jnp.broadcast_to(src.astype(x.dtype), x.shape)
 
 
@@ -359,17 +359,17 @@ def fill_(self: Tensor, value) -> Tensor:
                 f"{value.ndim} dimensions."
             )
         check_inplace(self, overlap_ok=True)
-        return apply_inplace(self, dispatch(_fill_tensor, (self, value)))
+        return apply_inplace(self, dispatch(_fill_tensor_op, (self, value)))
     check_inplace(self, overlap_ok=True)
     if isinstance(value, float) and not self.dtype.is_floating_point:
         value = int(value)
-    return apply_inplace(self, dispatch(_fill, (self,), (("value", value),)))
+    return apply_inplace(self, dispatch(_fill_op, (self,), (("value", value),)))
 
 
 def zero_(self: Tensor) -> Tensor:
     """Fills the tensor with zeros in place."""
     check_inplace(self, overlap_ok=True)
-    return apply_inplace(self, dispatch(_zero, (self,)))
+    return apply_inplace(self, dispatch(_zero_op, (self,)))
 
 
 def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
@@ -378,7 +378,7 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
         raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
     check_broadcast_into(self._data.shape, src._data.shape)
     check_inplace(self)
-    result = dispatch(_copy, (self, src))
+    result = dispatch(_copy_op, (self, src))
     return apply_inplace(self, result)
 
 
@@ -387,10 +387,10 @@ def _random_fill_fn(x, noise):
 
 
 # The result does not depend on the tensor's old values: a zero gradient, as in PyTorch.
-_normal_fill = defop("normal_fill", node="NormalBackward0", dtypes="keep", linear=True, edges=(0,))(
-    _random_fill_fn
-)
-_uniform_fill = defop(
+_normal_fill_op = defop(
+    "normal_fill", node="NormalBackward0", dtypes="keep", linear=True, edges=(0,)
+)(_random_fill_fn)
+_uniform_fill_op = defop(
     "uniform_fill", node="UniformBackward0", dtypes="keep", linear=True, edges=(0,)
 )(_random_fill_fn)
 
@@ -413,7 +413,7 @@ def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fills the tensor in place with samples from ``N(mean, std**2)``."""
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    return _random_fill_(self, _normal_fill, "normal", "normal_kernel_cpu", std, mean)
+    return _random_fill_(self, _normal_fill_op, "normal", "normal_kernel_cpu", std, mean)
 
 
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
@@ -422,4 +422,4 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
         raise RuntimeError(
             f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}"
         )
-    return _random_fill_(self, _uniform_fill, "uniform", "check_uniform_bounds", b - a, a)
+    return _random_fill_(self, _uniform_fill_op, "uniform", "check_uniform_bounds", b - a, a)

@@ -26,15 +26,17 @@ def _mat(x, y):
     return jnp.matmul(x, y)
 
 
-_mm = defop("mm", node="MmBackward0", saves=cross_saves, dtypes="keep")(_mat)
-_mv = defop("mv", node="MvBackward0", saves=cross_saves, dtypes="keep")(_mat)
-_dot = defop("dot", node="DotBackward0", saves=cross_saves, dtypes="keep")(_mat)
-_vm = defop("vm", node="SqueezeBackward4", saves=cross_saves, dtypes="keep")(_mat)
-_bmm = defop("bmm", node="BmmBackward0", saves=cross_saves, dtypes="keep")(_mat)
-_matmul = defop("matmul", node="UnsafeViewBackward0", saves=cross_saves, dtypes="keep")(_mat)
+_mm_op = defop("mm", node="MmBackward0", saves=cross_saves, dtypes="keep")(_mat)
+_mv_op = defop("mv", node="MvBackward0", saves=cross_saves, dtypes="keep")(_mat)
+_dot_op = defop("dot", node="DotBackward0", saves=cross_saves, dtypes="keep")(_mat)
+_vm_op = defop("vm", node="SqueezeBackward4", saves=cross_saves, dtypes="keep")(_mat)
+_bmm_op = defop("bmm", node="BmmBackward0", saves=cross_saves, dtypes="keep")(_mat)
+_matmul_op = defop("matmul", node="UnsafeViewBackward0", saves=cross_saves, dtypes="keep")(_mat)
 # PyTorch computes a matrix times a batch of matrices as a transposed product and then makes
 # it contiguous: the result's node is CloneBackward0 when the matrix requires grad.
-_matmul_clone = defop("matmul_clone", node="CloneBackward0", saves=cross_saves, dtypes="keep")(_mat)
+_matmul_clone_op = defop("matmul_clone", node="CloneBackward0", saves=cross_saves, dtypes="keep")(
+    _mat
+)
 
 
 # ----- PyTorch's checks, path by path (each names the kernel PyTorch would run) --------------
@@ -109,26 +111,26 @@ def _broadcast_batch(a: tuple, b: tuple) -> tuple:
     return tuple(max(x, y) for x, y in zip(a, b, strict=True))
 
 
-def _matmul_op(input: Tensor, other: Tensor):
+def _choose_matmul(input: Tensor, other: Tensor):
     """PyTorch's ``matmul`` dispatch: dot, mv, mm, a folded mm/mv, or a broadcast bmm."""
     a, b = input._data.shape, other._data.shape
     na, nb = len(a), len(b)
     if na == 1 and nb == 1:
         _dot_dtype(input, other)
         _dot_shapes(a, b)
-        return _dot
+        return _dot_op
     if na == 2 and nb == 1:
         _mv_dtype(input, other)
         _mv_shapes(a, b)
-        return _mv
+        return _mv_op
     if na == 1 and nb == 2:
         _mm_dtype(input, other)
         _mm_shapes(1, a[0], b)
-        return _vm
+        return _vm_op
     if na == 2 and nb == 2:
         _mm_dtype(input, other)
         _mm_shapes(a[0], a[1], b)
-        return _mm
+        return _mm_op
     if na >= 3 and nb <= 2:  # folded: the batch dims of ``input`` become rows
         rows = math.prod(a[:-1])
         if nb == 1:
@@ -137,13 +139,13 @@ def _matmul_op(input: Tensor, other: Tensor):
         else:
             _mm_dtype(input, other)
             _mm_shapes(rows, a[-1], b)
-        return _matmul
+        return _matmul_op
     _bmm_dtype(input, other)
     batch = math.prod(_broadcast_batch(a[:-2], b[:-2]))
     _bmm_shapes(batch, a[-1], batch, b[-2] if nb >= 2 else b[0])
     if na == 2 and input._requires_grad and _grad_mode.grad_enabled:
-        return _matmul_clone
-    return _matmul
+        return _matmul_clone_op
+    return _matmul_op
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
@@ -158,7 +160,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D"
         )
-    return dispatch(_matmul_op(input, other), (input, other))
+    return dispatch(_choose_matmul(input, other), (input, other))
 
 
 def _check_matrix(t: Tensor, arg: str) -> None:
@@ -173,7 +175,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
     _mm_dtype(input, mat2)
     a = input._data.shape
     _mm_shapes(a[0], a[1], mat2._data.shape)
-    return dispatch(_mm, (input, mat2))
+    return dispatch(_mm_op, (input, mat2))
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:
@@ -182,7 +184,7 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
         raise RuntimeError(f"vector + matrix @ vector expected, got 1, {input.ndim}, {vec.ndim}")
     _mv_dtype(input, vec)
     _mv_shapes(input._data.shape, vec._data.shape)
-    return dispatch(_mv, (input, vec))
+    return dispatch(_mv_op, (input, vec))
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
@@ -191,7 +193,7 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
         raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     _dot_dtype(input, other)
     _dot_shapes(input._data.shape, other._data.shape)
-    return dispatch(_dot, (input, other))
+    return dispatch(_dot_op, (input, other))
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
@@ -202,32 +204,32 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     _bmm_dtype(input, mat2)
     a, b = input._data.shape, mat2._data.shape
     _bmm_shapes(a[0], a[2], b[0], b[1])
-    return dispatch(_bmm, (input, mat2))
+    return dispatch(_bmm_op, (input, mat2))
 
 
 @defop("addmm_linear", node="AddmmBackward0", saves=cross_saves, dtypes="keep")
-def _linear_addmm(x, w, b):
+def _linear_addmm_op(x, w, b):
     return jnp.matmul(x, w.T) + b
 
 
 @defop("linear_nobias", node="MmBackward0", saves=cross_saves, dtypes="keep")
-def _linear_mm(x, w):
+def _linear_mm_op(x, w):
     return jnp.matmul(x, w.T)
 
 
 # PyTorch's linear on other ranks folds the input to a matrix, runs addmm and views the result.
 @defop("linear_bias_nd", node="ViewBackward0", saves=cross_saves, dtypes="keep")
-def _linear_nd(x, w, b):
+def _linear_nd_op(x, w, b):
     return jnp.matmul(x, w.T) + b
 
 
 @defop("linear_1d", node="SqueezeBackward4", saves=cross_saves, dtypes="keep")
-def _linear_1d(x, w):
+def _linear_1d_op(x, w):
     return jnp.matmul(x, w.T)
 
 
 @defop("linear_nobias_nd", node="UnsafeViewBackward0", saves=cross_saves, dtypes="keep")
-def _linear_nd_nobias(x, w):
+def _linear_nd_nobias_op(x, w):
     return jnp.matmul(x, w.T)
 
 
@@ -243,8 +245,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     _mm_shapes(rows, x[-1], (w[1], w[0]))
     if bias is None:
         if ndim == 2:
-            return dispatch(_linear_mm, (input, weight))
-        return dispatch(_linear_1d if ndim == 1 else _linear_nd_nobias, (input, weight))
+            return dispatch(_linear_mm_op, (input, weight))
+        return dispatch(_linear_1d_op if ndim == 1 else _linear_nd_nobias_op, (input, weight))
     ba = bias._peek
     if ba.dtype != xa.dtype:
         raise RuntimeError(
@@ -258,5 +260,5 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"non-singleton dimension 1.  Target sizes: [{rows}, {w[0]}].  Tensor sizes: {list(b)}"
         )
     if ndim == 2:
-        return dispatch(_linear_addmm, (input, weight, bias))
-    return dispatch(_linear_nd, (input, weight, bias))
+        return dispatch(_linear_addmm_op, (input, weight, bias))
+    return dispatch(_linear_nd_op, (input, weight, bias))

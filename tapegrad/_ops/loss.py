@@ -93,29 +93,29 @@ def _broadcast(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 # a tensor inside ATen is ``mul(Tensor, Scalar)``: MulBackward1, DivBackward1). The numbers
 # (label smoothing's factors, the mean's divisor) are runtime values.
 @defop("loss_scale", node="MulBackward1", dtypes="keep", linear=True, values=("factor",))
-def _scale(x, factor):
+def _scale_op(x, factor):
     return x * jnp.asarray(factor, x.dtype)
 
 
 @defop("loss_shift", node="AddBackward1", dtypes="keep", linear=True, values=("offset",))
-def _shift(x, offset):
+def _shift_op(x, offset):
     return x + jnp.asarray(offset, x.dtype)
 
 
 @defop("loss_div_scalar", node="DivBackward1", dtypes="keep", linear=True, values=("divisor",))
-def _div_scalar(x, divisor):
+def _div_scalar_op(x, divisor):
     return x / jnp.asarray(divisor, x.dtype)
 
 
 # ----- regression losses ------------------------------------------------------------------
 @defop("mse_loss", node="MseLossBackward0")
-def _mse_loss(x, t, reduction):
+def _mse_loss_op(x, t, reduction):
     d = x - t
     return _apply_reduction(d * d, reduction)
 
 
 @defop("smooth_l1_loss", node="SmoothL1LossBackward0", values=("beta",))
-def _smooth_l1_loss(x, t, reduction, beta):
+def _smooth_l1_loss_op(x, t, reduction, beta):
     d = x - t
     a = jnp.abs(d)
     b = jnp.asarray(beta, d.dtype)
@@ -165,7 +165,7 @@ def mse_loss(
         return _weighted(pw.pow(pw.sub(input, target), 2), weight, shape, reduction)
     reduction = _reduction(reduction)
     _not_implemented_for_ints("mse_cpu", input, target)
-    return dispatch(_mse_loss, (input, target), (("reduction", reduction),))
+    return dispatch(_mse_loss_op, (input, target), (("reduction", reduction),))
 
 
 def l1_loss(
@@ -215,7 +215,7 @@ def smooth_l1_loss(
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     _not_implemented_for_ints("smooth_l1_cpu", input, target)
     statics = (("reduction", reduction), ("beta", float(beta)))
-    return dispatch(_smooth_l1_loss, (input, target), statics)
+    return dispatch(_smooth_l1_loss_op, (input, target), statics)
 
 
 # ----- classification losses --------------------------------------------------------------
@@ -243,8 +243,8 @@ def _nll_fn(x, t, w, has_weight, ignore_index, reduction):
 
 
 _NLL = {"dtypes": "keep", "edges": (0,), "values": ("ignore_index",)}
-_nll_loss = defop("nll_loss", node="NllLossBackward0", **_NLL)(_nll_fn)
-_nll_loss2d = defop("nll_loss2d", node="NllLoss2DBackward0", **_NLL)(_nll_fn)
+_nll_loss_op = defop("nll_loss", node="NllLossBackward0", **_NLL)(_nll_fn)
+_nll_loss2d_op = defop("nll_loss2d", node="NllLoss2DBackward0", **_NLL)(_nll_fn)
 
 
 @bounded_jit
@@ -308,7 +308,7 @@ def _nll_1d_2d(input, target, weight, reduction, ignore_index) -> Tensor:
             f"but got weight tensor of shape: {list(weight.shape)}"
         )
     _check_targets(target, n_classes, ignore_index)
-    return _nll_dispatch(_nll_loss, input, target, weight, reduction, ignore_index)
+    return _nll_dispatch(_nll_loss_op, input, target, weight, reduction, ignore_index)
 
 
 def _nll_dispatch(op, input, target, weight, reduction, ignore_index) -> Tensor:
@@ -333,7 +333,7 @@ def _nll_2d(input, target, weight, reduction, ignore_index) -> Tensor:
     if (x[0], x[2], x[3]) != t:
         raise RuntimeError(f"size mismatch (got input: {list(x)} , target: {list(t)}")
     _check_targets(target, x[1], ignore_index)
-    return _nll_dispatch(_nll_loss2d, input, target, weight, reduction, ignore_index)
+    return _nll_dispatch(_nll_loss2d_op, input, target, weight, reduction, ignore_index)
 
 
 def _nll_loss_nd(input, target, weight, reduction: str, ignore_index: int) -> Tensor:
@@ -409,8 +409,8 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing) -> T
             raise RuntimeError(
                 f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
             )
-        target = dispatch(_scale, (target,), (("factor", 1 - label_smoothing),))
-        target = dispatch(_shift, (target,), (("offset", label_smoothing / n_classes),))
+        target = dispatch(_scale_op, (target,), (("factor", 1 - label_smoothing),))
+        target = dispatch(_shift_op, (target,), (("offset", label_smoothing / n_classes),))
     prod = pw.mul(logp, target)
     if weight is not None:
         prod = pw.mul(prod, _weight_view(weight, input))
@@ -421,11 +421,11 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing) -> T
         return total
     if input.numel() == 0:
         return total.fill_(float("nan"))
-    return dispatch(_div_scalar, (total,), (("divisor", input.numel() // n_classes),))
+    return dispatch(_div_scalar_op, (total,), (("divisor", input.numel() // n_classes),))
 
 
 @defop("valid_target_weight", node=None, dtypes="keep", values=("ignore_index",))
-def _valid_target_weight(t, w, has_weight, ignore_index):
+def _valid_target_weight_op(t, w, has_weight, ignore_index):
     """The mean's denominator of label smoothing: the summed weights of non-ignored targets."""
     valid = t != ignore_index
     if has_weight:
@@ -446,14 +446,16 @@ def _cross_entropy_smoothing(input, target, weight, reduction, ignore_index, lab
     smooth = smooth.masked_fill_(pw.eq(target, ignore_index), 0.0)
     if reduction == "mean":
         statics = (("has_weight", weight is not None), ("ignore_index", int(ignore_index)))
-        denom = dispatch(_valid_target_weight, (target, 0 if weight is None else weight), statics)
+        denom = dispatch(
+            _valid_target_weight_op, (target, 0 if weight is None else weight), statics
+        )
         ret = pw.div(rd.sum(smooth), denom)
     elif reduction == "sum":
         ret = rd.sum(smooth)
     else:
         ret = smooth
-    left = dispatch(_scale, (nll,), (("factor", 1 - label_smoothing),))
-    right = dispatch(_scale, (ret,), (("factor", label_smoothing / n_classes),))
+    left = dispatch(_scale_op, (nll,), (("factor", 1 - label_smoothing),))
+    right = dispatch(_scale_op, (ret,), (("factor", label_smoothing / n_classes),))
     return pw.add(left, right)
 
 
@@ -518,7 +520,7 @@ def _bce_elementwise_jvp(primals, tangents):
 
 
 @defop("binary_cross_entropy", node="BinaryCrossEntropyBackward0", dtypes="keep", edges=(0, 1))
-def _binary_cross_entropy(x, t, w, has_weight, reduction):
+def _binary_cross_entropy_op(x, t, w, has_weight, reduction):
     loss = _bce_elementwise(x, t)
     if has_weight:
         loss = loss * w
@@ -592,7 +594,7 @@ def binary_cross_entropy(
     _check_unit_interval(target, "target")
     statics = (("has_weight", weight is not None), ("reduction", reduction))
     operands = (input, target, 0 if weight is None else weight)
-    return dispatch(_binary_cross_entropy, operands, statics)
+    return dispatch(_binary_cross_entropy_op, operands, statics)
 
 
 @defop(
@@ -601,7 +603,7 @@ def binary_cross_entropy(
     dtypes="keep",
     edges=(0, 1),
 )
-def _bce_with_logits(x, t, w, pos_w, has_weight, has_pos_weight, reduction):
+def _bce_with_logits_op(x, t, w, pos_w, has_weight, has_pos_weight, reduction):
     # PyTorch computes ``(1 - target).mul_(input).sub_(log_sigmoid)`` in place in a tensor of
     # the target's dtype: the loss has the target's dtype.
     log_sig = jax.nn.log_sigmoid(x)
@@ -663,7 +665,7 @@ def binary_cross_entropy_with_logits(
         0 if weight is None else weight,
         0 if pos_weight is None else pos_weight,
     )
-    return dispatch(_bce_with_logits, operands, statics)
+    return dispatch(_bce_with_logits_op, operands, statics)
 
 
 __all__ = [

@@ -57,7 +57,7 @@ def _affine(out, w, b, has_weight, has_bias, shape):
     edges=(0, 1, 2),
     values=("momentum", "eps"),
 )
-def _batch_norm_train(x, w, b, rm, rv, has_weight, has_bias, has_running, momentum, eps):
+def _batch_norm_train_op(x, w, b, rm, rv, has_weight, has_bias, has_running, momentum, eps):
     axes = (0, *range(2, x.ndim))
     shape = _channel_shape(x)
     mean = jnp.mean(x, axis=axes)
@@ -82,7 +82,7 @@ def _batch_norm_train(x, w, b, rm, rv, has_weight, has_bias, has_running, moment
     edges=(0, 1, 2),
     values=("eps",),
 )
-def _batch_norm_eval(x, w, b, rm, rv, has_weight, has_bias, eps):
+def _batch_norm_eval_op(x, w, b, rm, rv, has_weight, has_bias, eps):
     shape = _channel_shape(x)
     invstd = lax.rsqrt(rv.astype(x.dtype) + jnp.asarray(eps, x.dtype))
     out = (x - rm.astype(x.dtype).reshape(shape)) * invstd.reshape(shape)
@@ -155,7 +155,7 @@ def batch_norm(
     )
     if not training:
         statics = (("has_weight", weight is not None), ("has_bias", bias is not None))
-        return dispatch(_batch_norm_eval, operands, (*statics, ("eps", float(eps))))
+        return dispatch(_batch_norm_eval_op, operands, (*statics, ("eps", float(eps))))
     has_running = running_mean is not None and running_var is not None
     statics = (
         ("has_weight", weight is not None),
@@ -164,7 +164,7 @@ def batch_norm(
         ("momentum", float(momentum)),
         ("eps", float(eps)),
     )
-    out, new_mean, new_var = dispatch(_batch_norm_train, operands, statics)
+    out, new_mean, new_var = dispatch(_batch_norm_train_op, operands, statics)
     if has_running:
         _update_running(running_mean, new_mean._data)
         _update_running(running_var, new_var._data)
@@ -184,7 +184,7 @@ def _update_running(t: Tensor, array) -> None:
     edges=(0, 1, 2),
     values=("eps",),
 )
-def _layer_norm(x, w, b, n, has_weight, has_bias, eps):
+def _layer_norm_op(x, w, b, n, has_weight, has_bias, eps):
     axes = tuple(range(x.ndim - n, x.ndim))
     mean = jnp.mean(x, axis=axes, keepdims=True)
     centered = x - mean
@@ -243,4 +243,4 @@ def layer_norm(
         ("has_bias", bias is not None),
         ("eps", float(eps)),
     )
-    return dispatch(_layer_norm, operands, statics)
+    return dispatch(_layer_norm_op, operands, statics)

@@ -34,11 +34,11 @@ def _pad_fn(x, pads, mode, value):
     return _crop(jnp.pad(x, positive, mode=_JNP_MODES[mode]), pads)
 
 
-_constant_pad = defop(
+_constant_pad_op = defop(
     "pad_constant", node="ConstantPadNdBackward0", dtypes="keep", linear=True, values=("value",)
 )(_pad_fn)
 # PyTorch composes circular padding from slice copies; its last node is CopySlices.
-_circular_pad = defop("pad_circular", node="CopySlices", dtypes="keep", linear=True)(_pad_fn)
+_circular_pad_op = defop("pad_circular", node="CopySlices", dtypes="keep", linear=True)(_pad_fn)
 _MODE_OPS = {
     (mode, k): defop(f"{mode}_pad{k}d", node=f"{name}Pad{k}DBackward0", dtypes="keep")(_pad_fn)
     for mode, name in (("reflect", "Reflection"), ("replicate", "Replication"))
@@ -112,11 +112,11 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
             ("mode", mode),
             ("value", 0.0 if value is None else float(value)),
         )
-        return dispatch(_constant_pad, (input,), statics)
+        return dispatch(_constant_pad_op, (input,), statics)
     if value is not None and value != 0:
         raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
     if k not in (1, 2, 3) or ndim not in (k + 1, k + 2):
         raise NotImplementedError(UNSUPPORTED.format(len(pad), ndim))
     _check_non_constant(input, mode, pad)
-    op = _circular_pad if mode == "circular" else _MODE_OPS[(mode, k)]
+    op = _circular_pad_op if mode == "circular" else _MODE_OPS[(mode, k)]
     return dispatch(op, (input,), (("pads", pairs), ("mode", mode), ("value", 0.0)))

@@ -78,12 +78,12 @@ def _int_identity(fn):
 _SAVES_OUTPUT = {"exp", "expm1", "sqrt", "rsqrt", "tanh", "sigmoid", "relu", "reciprocal"}
 
 
-UNARY = {}
+UNARY_OPS = {}
 for _name, _fn, _node, _rule, _linear in _UNARY:
     if _name in ("floor", "ceil", "trunc"):
         _fn = _int_identity(_fn)
     _saves = "output" if _name in _SAVES_OUTPUT else "inputs"
-    UNARY[_name] = defop(_name, node=_node, dtypes=_rule, linear=_linear, saves=_saves)(_fn)
+    UNARY_OPS[_name] = defop(_name, node=_node, dtypes=_rule, linear=_linear, saves=_saves)(_fn)
 
 
 NEG_BOOL = (
@@ -101,7 +101,7 @@ SUB_ONE_BOOL = (
 
 
 def _unary_fn(name: str):
-    op = UNARY[name]
+    op = UNARY_OPS[name]
 
     def fn(input: Tensor) -> Tensor:
         if name == "neg" and input.dtype.name == "bool":
@@ -145,12 +145,12 @@ def _is_integral(x) -> bool:
 
 
 @defop("round", node="RoundBackward0", dtypes="same", linear=True)
-def _round(x):
+def _round_op(x):
     return x if _is_integral(x) else jnp.round(x)
 
 
 @defop("round_decimals", node="RoundBackward1", dtypes="same", linear=True, values=("scale",))
-def _round_decimals(x, negative, scale):
+def _round_decimals_op(x, negative, scale):
     # PyTorch's decimals rounding: scale up, round half to even, scale back, with the scale
     # ``static_cast<scalar_t>(std::pow(10, abs(decimals)))`` (a runtime value; its direction is
     # static).
@@ -165,17 +165,17 @@ def _round_decimals(x, negative, scale):
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """Rounds elements of ``input`` to the nearest integer (half to even), or to ``decimals``."""
     if decimals == 0:
-        return dispatch(_round, (input,))
+        return dispatch(_round_op, (input,))
     decimals = int(decimals)
     try:
         scale = 10.0 ** builtins.abs(decimals)
     except OverflowError:  # std::pow's inf
         scale = float("inf")
-    return dispatch(_round_decimals, (input,), (("negative", decimals < 0), ("scale", scale)))
+    return dispatch(_round_decimals_op, (input,), (("negative", decimals < 0), ("scale", scale)))
 
 
 @defop("gelu", node="GeluBackward0", dtypes="float")
-def _gelu(x, approximate):
+def _gelu_op(x, approximate):
     return jax.nn.gelu(x, approximate=approximate)
 
 
@@ -183,28 +183,30 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian Error Linear Unit; ``approximate='tanh'`` uses the tanh approximation."""
     if approximate not in ("none", "tanh"):
         raise RuntimeError("approximate argument must be either none or tanh.")
-    return dispatch(_gelu, (input,), (("approximate", approximate == "tanh"),))
+    return dispatch(_gelu_op, (input,), (("approximate", approximate == "tanh"),))
 
 
 @defop("softplus", node="SoftplusBackward0", dtypes="float", values=("beta", "threshold"))
-def _softplus(x, beta, threshold):
+def _softplus_op(x, beta, threshold):
     bx = x * beta
     return jnp.where(bx > threshold, x, jnp.logaddexp(bx, 0.0) / beta)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``1/beta * log(1 + exp(beta * x))``, linear above ``threshold`` for stability."""
-    return dispatch(_softplus, (input,), (("beta", float(beta)), ("threshold", float(threshold))))
+    return dispatch(
+        _softplus_op, (input,), (("beta", float(beta)), ("threshold", float(threshold)))
+    )
 
 
 @defop("leaky_relu", node="LeakyReluBackward0", dtypes="same", values=("negative_slope",))
-def _leaky_relu(x, negative_slope):
+def _leaky_relu_op(x, negative_slope):
     return jnp.where(x > 0, x, x * negative_slope)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """``max(0, x) + negative_slope * min(0, x)``."""
-    return dispatch(_leaky_relu, (input,), (("negative_slope", float(negative_slope)),))
+    return dispatch(_leaky_relu_op, (input,), (("negative_slope", float(negative_slope)),))
 
 
 # ----- binary arithmetic ------------------------------------------------------------------
@@ -218,23 +220,23 @@ def _div_saves(mask: tuple) -> list:
 
 
 @defop("add", node="AddBackward0", linear=True)
-def _add(x, y):
+def _add_op(x, y):
     return x + y
 
 
 @defop("sub", node="SubBackward0", linear=True)
-def _sub(x, y):
+def _sub_op(x, y):
     return x - y
 
 
 # With ``alpha != 1`` (``p.add_(g, alpha=-lr)``, lr from a scheduler) alpha is a runtime value.
 @defop("add_alpha", node="AddBackward0", linear=True, values=("alpha",))
-def _add_alpha(x, y, alpha):
+def _add_alpha_op(x, y, alpha):
     return x + y * alpha
 
 
 @defop("sub_alpha", node="SubBackward0", linear=True, values=("alpha",))
-def _sub_alpha(x, y, alpha):
+def _sub_alpha_op(x, y, alpha):
     return x - y * alpha
 
 
@@ -248,18 +250,18 @@ def _rsub_alpha_fn(x, y, alpha):
     return y - x * alpha
 
 
-_rsub = defop("rsub", node="RsubBackward0", linear=True, edges="tensors")(_rsub_fn)
-_rsub_scalar = defop("rsub_scalar", node="RsubBackward1", linear=True, edges="tensors")(_rsub_fn)
-_rsub_alpha = defop(
+_rsub_op = defop("rsub", node="RsubBackward0", linear=True, edges="tensors")(_rsub_fn)
+_rsub_scalar_op = defop("rsub_scalar", node="RsubBackward1", linear=True, edges="tensors")(_rsub_fn)
+_rsub_alpha_op = defop(
     "rsub_alpha", node="RsubBackward0", linear=True, edges="tensors", values=("alpha",)
 )(_rsub_alpha_fn)
-_rsub_scalar_alpha = defop(
+_rsub_scalar_alpha_op = defop(
     "rsub_scalar_alpha", node="RsubBackward1", linear=True, edges="tensors", values=("alpha",)
 )(_rsub_alpha_fn)
 
 
 @defop("mul", node="MulBackward0", saves=cross_saves)
-def _mul(x, y):
+def _mul_op(x, y):
     return x * y
 
 
@@ -273,7 +275,7 @@ def _true_divide(x, y):
 
 
 @defop("div", node="DivBackward0", dtypes="float", saves=_div_saves)
-def _div(x, y):
+def _div_op(x, y):
     return _true_divide(x, y)
 
 
@@ -302,34 +304,34 @@ def _not_implemented(name: str, fn):
     return apply
 
 
-_div_floor = defop("div_floor", node="DivBackward2")(_floor_div_fn)
-_floor_divide = defop("floor_divide", node="NotImplemented", edges="tensors")(
+_div_floor_op = defop("div_floor", node="DivBackward2")(_floor_div_fn)
+_floor_divide_op = defop("floor_divide", node="NotImplemented", edges="tensors")(
     _not_implemented("floor_divide", _floor_div_fn)
 )
 
 
 @defop("div_trunc", node="DivBackward2")
-def _div_trunc(x, y):
+def _div_trunc_op(x, y):
     if jnp.issubdtype(x.dtype, jnp.integer):
         q = jnp.abs(x) // jnp.abs(y)
         return jnp.where((x < 0) != (y < 0), -q, q)
     return jnp.trunc(_true_divide(x, y))
 
 
-_remainder = defop("remainder", node="RemainderBackward0", edges="tensors")(jnp.remainder)
-_remainder_tensor = defop("remainder_tensor", node="RemainderBackward1")(jnp.remainder)
-_rremainder = defop("rremainder", node="NotImplemented", edges="tensors")(
+_remainder_op = defop("remainder", node="RemainderBackward0", edges="tensors")(jnp.remainder)
+_remainder_tensor_op = defop("remainder_tensor", node="RemainderBackward1")(jnp.remainder)
+_rremainder_op = defop("rremainder", node="NotImplemented", edges="tensors")(
     _not_implemented("remainder", jnp.remainder)
 )
 
 
 @defop("maximum", node="MaximumBackward0")
-def _maximum(x, y):
+def _maximum_op(x, y):
     return jnp.maximum(x, y)
 
 
 @defop("minimum", node="MinimumBackward0")
-def _minimum(x, y):
+def _minimum_op(x, y):
     return jnp.minimum(x, y)
 
 
@@ -351,7 +353,7 @@ def _power_jvp(primals, tangents):
 
 
 @defop("pow_scalar", node="PowBackward0", dtypes="promote")
-def _pow_scalar(x, exponent):
+def _pow_scalar_op(x, exponent):
     if (
         isinstance(exponent, int)
         and not isinstance(exponent, bool)
@@ -365,7 +367,7 @@ def _pow_scalar(x, exponent):
 
 # Other float exponents reach the kernel as a value, so a changing exponent never recompiles.
 @defop("pow_scalar_value", node="PowBackward0", dtypes="promote", values=("exponent",))
-def _pow_scalar_value(x, exponent):
+def _pow_scalar_value_op(x, exponent):
     return jnp.power(x, exponent.astype(x.dtype))
 
 
@@ -374,14 +376,14 @@ _SPECIAL_EXPONENTS = frozenset((-2, -1, -0.5, 0, 0.5, 1, 2, 3))
 
 
 @defop("pow", node="PowBackward1")
-def _pow(x, y):
+def _pow_op(x, y):
     if jnp.issubdtype(x.dtype, jnp.floating):
         return _power(x, y)
     return jnp.power(x, y)
 
 
 @defop("rpow", node="PowBackward2", cast=(0, 1), edges="tensors")
-def _rpow(x, base):
+def _rpow_op(x, base):
     # base ** x with x the tensor.
     if jnp.issubdtype(x.dtype, jnp.floating):
         return _power(jnp.asarray(base, x.dtype), x)
@@ -409,7 +411,7 @@ def add(input, other, *, alpha=1) -> Tensor:
     other = _scalar_or_tensor(other, "add")
     if alpha != 1:
         _check_alpha(alpha, (input, other))
-    op, statics = (_add, ()) if alpha == 1 else (_add_alpha, (("alpha", alpha),))
+    op, statics = (_add_op, ()) if alpha == 1 else (_add_alpha_op, (("alpha", alpha),))
     if isinstance(other, Tensor) and type(other._storage) is DeferredStorage:
         return dispatch_fused(op, (input, other), statics)
     return dispatch(op, (input, other), statics)
@@ -421,7 +423,7 @@ def sub(input, other, *, alpha=1) -> Tensor:
     if alpha != 1:
         _check_alpha(alpha, (input, other))
     _check_bool_sub(input, other)
-    op, statics = (_sub, ()) if alpha == 1 else (_sub_alpha, (("alpha", alpha),))
+    op, statics = (_sub_op, ()) if alpha == 1 else (_sub_alpha_op, (("alpha", alpha),))
     if isinstance(other, Tensor) and type(other._storage) is DeferredStorage:
         return dispatch_fused(op, (input, other), statics)
     return dispatch(op, (input, other), statics)
@@ -454,8 +456,8 @@ def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
     _check_bool_sub(input, other)
     tensor_other = isinstance(other, Tensor)
     if alpha == 1:
-        return dispatch(_rsub if tensor_other else _rsub_scalar, (input, other))
-    op = _rsub_alpha if tensor_other else _rsub_scalar_alpha
+        return dispatch(_rsub_op if tensor_other else _rsub_scalar_op, (input, other))
+    op = _rsub_alpha_op if tensor_other else _rsub_scalar_alpha_op
     return dispatch(op, (input, other), (("alpha", alpha),))
 
 
@@ -464,8 +466,8 @@ def mul(input, other) -> Tensor:
     other = _scalar_or_tensor(other, "mul")
     if type(other) is float and isinstance(input, Tensor):
         # ``lr * p.grad``: often consumed by ``p -= ...``, which then runs one fused kernel.
-        return defer(_mul, (input, other))
-    return dispatch(_mul, (input, other))
+        return defer(_mul_op, (input, other))
+    return dispatch(_mul_op, (input, other))
 
 
 multiply = mul
@@ -481,13 +483,13 @@ def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
     """Divides ``input`` by ``other``: true division, or ``'floor'``/``'trunc'`` rounding."""
     other = _scalar_or_tensor(other, "div")
     if rounding_mode is None:
-        return dispatch(_div, (input, other))
+        return dispatch(_div_op, (input, other))
     if rounding_mode == "floor":
         _check_not_bool("div_floor", input, other)
-        return dispatch(_div_floor, (input, other))
+        return dispatch(_div_floor_op, (input, other))
     if rounding_mode == "trunc":
         _check_not_bool("div_trunc", input, other)
-        return dispatch(_div_trunc, (input, other))
+        return dispatch(_div_trunc_op, (input, other))
     raise RuntimeError(
         "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
         f"'{rounding_mode}'"
@@ -502,7 +504,7 @@ def floor_divide(input, other) -> Tensor:
     """Divides and rounds toward negative infinity (not differentiable, as in PyTorch)."""
     other = _scalar_or_tensor(other, "floor_divide")
     _check_not_bool("div_floor", input, other)
-    return dispatch(_floor_divide, (input, other))
+    return dispatch(_floor_divide_op, (input, other))
 
 
 def remainder(input, other) -> Tensor:
@@ -513,21 +515,21 @@ def remainder(input, other) -> Tensor:
     other = _scalar_or_tensor(other, "remainder")
     _check_not_bool("remainder", input, other)
     if not isinstance(input, Tensor):
-        return dispatch(_rremainder, (input, other))
-    op = _remainder_tensor if isinstance(other, Tensor) else _remainder
+        return dispatch(_rremainder_op, (input, other))
+    op = _remainder_tensor_op if isinstance(other, Tensor) else _remainder_op
     return dispatch(op, (input, other))
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum of ``input`` and ``other``."""
     _require_tensor(other, "maximum", "other")
-    return dispatch(_maximum, (input, other))
+    return dispatch(_maximum_op, (input, other))
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum of ``input`` and ``other``."""
     _require_tensor(other, "minimum", "other")
-    return dispatch(_minimum, (input, other))
+    return dispatch(_minimum_op, (input, other))
 
 
 def _require_tensor(x, fn: str, arg: str) -> None:
@@ -540,9 +542,9 @@ def _require_tensor(x, fn: str, arg: str) -> None:
 def pow(input, exponent) -> Tensor:
     """Takes the power of each element in ``input`` with ``exponent``."""
     if not isinstance(input, Tensor):
-        return dispatch(_rpow, (exponent, input))
+        return dispatch(_rpow_op, (exponent, input))
     if isinstance(exponent, Tensor):
-        return dispatch(_pow, (input, exponent))
+        return dispatch(_pow_op, (input, exponent))
     if isinstance(exponent, (int, float)):
         if isinstance(exponent, bool):
             exponent = int(exponent)
@@ -558,8 +560,8 @@ def pow(input, exponent) -> Tensor:
             and exponent not in _SPECIAL_EXPONENTS
             and input.dtype.is_floating_point
         ):
-            return dispatch(_pow_scalar_value, (input,), (("exponent", exponent),))
-        return dispatch(_pow_scalar, (input,), (("exponent", exponent),))
+            return dispatch(_pow_scalar_value_op, (input,), (("exponent", exponent),))
+        return dispatch(_pow_scalar_op, (input,), (("exponent", exponent),))
     raise TypeError(f"pow(): exponent must be a Tensor or a number, not {type(exponent).__name__}")
 
 
@@ -605,7 +607,7 @@ bitwise_xor = _bitwise("bitwise_xor", jnp.bitwise_xor)
 
 
 @defop("bitwise_not", node=None, dtypes="keep")
-def _bitwise_not(x):
+def _bitwise_not_op(x):
     return jnp.logical_not(x) if x.dtype == jnp.bool_ else jnp.invert(x)
 
 
@@ -615,42 +617,42 @@ def bitwise_not(input: Tensor) -> Tensor:
         raise TypeError(
             "~ (operator.invert) is only implemented on integer and Boolean-type tensors"
         )
-    return dispatch(_bitwise_not, (input,))
+    return dispatch(_bitwise_not_op, (input,))
 
 
 @defop("logical_not", node=None, dtypes="keep")
-def _logical_not(x):
+def _logical_not_op(x):
     return jnp.logical_not(x)
 
 
 def logical_not(input: Tensor) -> Tensor:
     """Elementwise logical NOT."""
-    return dispatch(_logical_not, (input,))
+    return dispatch(_logical_not_op, (input,))
 
 
 @defop("isnan", node=None, dtypes="keep")
-def _isnan(x):
+def _isnan_op(x):
     return jnp.isnan(x)
 
 
 def isnan(input: Tensor) -> Tensor:
     """Returns a bool tensor that is True where ``input`` is NaN."""
-    return dispatch(_isnan, (input,))
+    return dispatch(_isnan_op, (input,))
 
 
 @defop("isfinite", node=None, dtypes="keep")
-def _isfinite(x):
+def _isfinite_op(x):
     return jnp.isfinite(x)
 
 
 def isfinite(input: Tensor) -> Tensor:
     """Returns a bool tensor that is True where ``input`` is finite."""
-    return dispatch(_isfinite, (input,))
+    return dispatch(_isfinite_op, (input,))
 
 
 # ----- clamp and where --------------------------------------------------------------------
 @defop("clamp", node="ClampBackward1", dtypes="same", values=("min", "max"))
-def _clamp(x, has_min, has_max, min, max):
+def _clamp_op(x, has_min, has_max, min, max):
     # PyTorch passes the gradient where min <= x <= max (boundaries included) and keeps NaN.
     # The bounds are runtime values; which of them are given is static.
     out = x
@@ -664,7 +666,7 @@ def _clamp(x, has_min, has_max, min, max):
 
 
 @defop("clamp_tensor", node="ClampBackward0")
-def _clamp_tensor(x, lo, hi):
+def _clamp_tensor_op(x, lo, hi):
     out = jnp.where(x < lo, lo, x)
     out = jnp.where(x > hi, hi, out)
     return jnp.where(lo > hi, hi, out)
@@ -687,7 +689,7 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
             if isinstance(max, Tensor)
             else full_like(input, float("inf") if max is None else max)
         )
-        return dispatch(_clamp_tensor, (input, lo, hi))
+        return dispatch(_clamp_tensor_op, (input, lo, hi))
     dtype = input.dtype
     if not dtype.is_floating_point and (isinstance(min, float) or isinstance(max, float)):
         from tapegrad._dtype import get_default_dtype
@@ -699,14 +701,14 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
         ("min", 0 if min is None else min),
         ("max", 0 if max is None else max),
     )
-    return dispatch(_clamp, (input,), statics)
+    return dispatch(_clamp_op, (input,), statics)
 
 
 clip = clamp
 
 
 @defop("where", node="WhereBackward0", cast=(1, 2), edges=(1, 2))
-def _where(cond, x, y):
+def _where_op(cond, x, y):
     return jnp.where(cond, x, y)
 
 
@@ -722,4 +724,4 @@ def where(condition: Tensor, input=None, other=None):
             "where expected condition to be a boolean tensor, but got a tensor with dtype "
             f"{legacy_name(cd) if cd.is_floating_point else cd}"
         )
-    return dispatch(_where, (condition, input, other))
+    return dispatch(_where_op, (condition, input, other))

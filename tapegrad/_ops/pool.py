@@ -51,7 +51,7 @@ def _max_pool(x, kernel, stride, padding, dilation, out_hw):
 
 
 @defop("max_pool2d", node="MaxPool2DWithIndicesBackward0", dtypes="keep")
-def _max_pool2d(x, kernel, stride, padding, dilation, out_hw):
+def _max_pool2d_op(x, kernel, stride, padding, dilation, out_hw):
     return _max_pool(x, kernel, stride, padding, dilation, out_hw)[0]
 
 
@@ -62,7 +62,7 @@ def _max_pool2d(x, kernel, stride, padding, dilation, out_hw):
     n_out=2,
     diff_out=(0,),
 )
-def _max_pool2d_with_indices(x, kernel, stride, padding, dilation, out_hw):
+def _max_pool2d_with_indices_op(x, kernel, stride, padding, dilation, out_hw):
     return _max_pool(x, kernel, stride, padding, dilation, out_hw)
 
 
@@ -77,7 +77,7 @@ def _avg_divisor(size, kernel, stride, padding, out, count_include_pad):
 
 
 @defop("avg_pool2d", node="AvgPool2DBackward0", dtypes="keep", values=("divisor_override",))
-def _avg_pool2d(
+def _avg_pool2d_op(
     x, kernel, stride, padding, out_hw, count_include_pad, overridden, divisor_override
 ):
     # Whether the divisor is overridden is static, the override itself a runtime value.
@@ -113,7 +113,7 @@ def _adaptive_matrix(size: int, out: int, dtype) -> np.ndarray:
 
 
 @defop("adaptive_avg_pool2d", node="AdaptiveAvgPool2DBackward0", dtypes="keep")
-def _adaptive_avg_pool2d(x, out_hw):
+def _adaptive_avg_pool2d_op(x, out_hw):
     h, w = x.shape[-2:]
     mh = jnp.asarray(_adaptive_matrix(h, out_hw[0], x.dtype))
     mw = jnp.asarray(_adaptive_matrix(w, out_hw[1], x.dtype))
@@ -227,8 +227,8 @@ def max_pool2d(
         ("out_hw", out_hw),
     )
     if return_indices:
-        return dispatch(_max_pool2d_with_indices, (input,), statics)
-    return dispatch(_max_pool2d, (input,), statics)
+        return dispatch(_max_pool2d_with_indices_op, (input,), statics)
+    return dispatch(_max_pool2d_op, (input,), statics)
 
 
 def avg_pool2d(
@@ -270,7 +270,7 @@ def avg_pool2d(
         ("overridden", divisor_override is not None),
         ("divisor_override", 0 if divisor_override is None else int(divisor_override)),
     )
-    return dispatch(_avg_pool2d, (input,), statics)
+    return dispatch(_avg_pool2d_op, (input,), statics)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
@@ -312,4 +312,4 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
         raise NotImplementedError(
             f"\"adaptive_avg_pool2d\" not implemented for '{legacy_name(input.dtype)}'"
         )
-    return dispatch(_adaptive_avg_pool2d, (input,), (("out_hw", out),))
+    return dispatch(_adaptive_avg_pool2d_op, (input,), (("out_hw", out),))

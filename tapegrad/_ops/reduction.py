@@ -36,12 +36,12 @@ def _prod_fn(x, dims, keepdim):
     return jnp.prod(x, axis=_axes(dims), keepdims=keepdim)
 
 
-_sum_all = defop("sum", node="SumBackward0", dtypes="sum", linear=True)(_sum_fn)
-_sum_dim = defop("sum_dim", node="SumBackward1", dtypes="sum", linear=True)(_sum_fn)
-_mean_all = defop("mean", node="MeanBackward0", dtypes="same", linear=True)(_mean_fn)
-_mean_dim = defop("mean_dim", node="MeanBackward1", dtypes="same", linear=True)(_mean_fn)
-_prod_all = defop("prod", node="ProdBackward0", dtypes="sum")(_prod_fn)
-_prod_dim = defop("prod_dim", node="ProdBackward1", dtypes="sum")(_prod_fn)
+_sum_all_op = defop("sum", node="SumBackward0", dtypes="sum", linear=True)(_sum_fn)
+_sum_dim_op = defop("sum_dim", node="SumBackward1", dtypes="sum", linear=True)(_sum_fn)
+_mean_all_op = defop("mean", node="MeanBackward0", dtypes="same", linear=True)(_mean_fn)
+_mean_dim_op = defop("mean_dim", node="MeanBackward1", dtypes="same", linear=True)(_mean_fn)
+_prod_all_op = defop("prod", node="ProdBackward0", dtypes="sum")(_prod_fn)
+_prod_dim_op = defop("prod_dim", node="ProdBackward1", dtypes="sum")(_prod_fn)
 
 
 def _dims(dim, input: Tensor):
@@ -63,7 +63,7 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
 
     Integer and bool tensors are summed as int64, as in PyTorch.
     """
-    return _reduce(_sum_all, _sum_dim, input, dim, keepdim, dtype)
+    return _reduce(_sum_all_op, _sum_dim_op, input, dim, keepdim, dtype)
 
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -73,14 +73,14 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
             "mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {legacy_name(input.dtype)}"
         )
-    return _reduce(_mean_all, _mean_dim, input, dim, keepdim, dtype)
+    return _reduce(_mean_all_op, _mean_dim_op, input, dim, keepdim, dtype)
 
 
 def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Returns the product of the elements of ``input`` over ``dim``."""
     if isinstance(dim, (list, tuple)):
         raise TypeError("prod(): argument 'dim' must be int, not tuple")
-    return _reduce(_prod_all, _prod_dim, input, dim, keepdim, dtype)
+    return _reduce(_prod_all_op, _prod_dim_op, input, dim, keepdim, dtype)
 
 
 def _amax_fn(x, dims, keepdim):
@@ -91,10 +91,10 @@ def _amin_fn(x, dims, keepdim):
     return jnp.min(x, axis=_axes(dims), keepdims=keepdim)
 
 
-_amax = defop("amax", node="AmaxBackward0", dtypes="keep")(_amax_fn)
-_amin = defop("amin", node="AminBackward0", dtypes="keep")(_amin_fn)
-_max_all = defop("max", node="MaxBackward1", dtypes="keep")(_amax_fn)
-_min_all = defop("min", node="MinBackward1", dtypes="keep")(_amin_fn)
+_amax_op = defop("amax", node="AmaxBackward0", dtypes="keep")(_amax_fn)
+_amin_op = defop("amin", node="AminBackward0", dtypes="keep")(_amin_fn)
+_max_all_op = defop("max", node="MaxBackward1", dtypes="keep")(_amax_fn)
+_min_all_op = defop("min", node="MinBackward1", dtypes="keep")(_amin_fn)
 
 
 def _check_nonempty(input: Tensor, name: str, dims) -> None:
@@ -119,14 +119,14 @@ def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Returns the maximum over ``dim``; ties share the gradient evenly."""
     dims = _dims(dim, input)
     _check_nonempty(input, "amax", dims)
-    return dispatch(_amax, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+    return dispatch(_amax_op, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
 
 
 def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Returns the minimum over ``dim``; ties share the gradient evenly."""
     dims = _dims(dim, input)
     _check_nonempty(input, "amin", dims)
-    return dispatch(_amin, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+    return dispatch(_amin_op, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
 
 
 class _ReturnType(tuple):
@@ -169,10 +169,10 @@ def _argbest(x, dim, keepdim, largest):
     return vals, idx.astype(jnp.int64)
 
 
-_max_dim = defop("max_dim", node="MaxBackward0", dtypes="keep", n_out=2, diff_out=(0,))(
+_max_dim_op = defop("max_dim", node="MaxBackward0", dtypes="keep", n_out=2, diff_out=(0,))(
     lambda x, dim, keepdim: _argbest(x, dim, keepdim, True)
 )
-_min_dim = defop("min_dim", node="MinBackward0", dtypes="keep", n_out=2, diff_out=(0,))(
+_min_dim_op = defop("min_dim", node="MinBackward0", dtypes="keep", n_out=2, diff_out=(0,))(
     lambda x, dim, keepdim: _argbest(x, dim, keepdim, False)
 )
 
@@ -194,7 +194,7 @@ def max(input: Tensor, dim=None, keepdim: bool = False):
     ``max(input, other)``: the elementwise maximum."""
     from tapegrad._ops.pointwise import maximum
 
-    return _minmax("max", _max_all, _max_dim, maximum, input, dim, keepdim, max_ret)
+    return _minmax("max", _max_all_op, _max_dim_op, maximum, input, dim, keepdim, max_ret)
 
 
 def min(input: Tensor, dim=None, keepdim: bool = False):
@@ -202,11 +202,11 @@ def min(input: Tensor, dim=None, keepdim: bool = False):
     ``min(input, other)``: the elementwise minimum."""
     from tapegrad._ops.pointwise import minimum
 
-    return _minmax("min", _min_all, _min_dim, minimum, input, dim, keepdim, min_ret)
+    return _minmax("min", _min_all_op, _min_dim_op, minimum, input, dim, keepdim, min_ret)
 
 
 @defop("argmax", node=None, dtypes="keep")
-def _argmax(x, dim, keepdim):
+def _argmax_op(x, dim, keepdim):
     if dim is None:
         out = jnp.argmax(x.reshape(-1))
         return (out.reshape((1,) * x.ndim) if keepdim else out).astype(jnp.int64)
@@ -214,7 +214,7 @@ def _argmax(x, dim, keepdim):
 
 
 @defop("argmin", node=None, dtypes="keep")
-def _argmin(x, dim, keepdim):
+def _argmin_op(x, dim, keepdim):
     if dim is None:
         out = jnp.argmin(x.reshape(-1))
         return (out.reshape((1,) * x.ndim) if keepdim else out).astype(jnp.int64)
@@ -225,14 +225,14 @@ def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
     """Returns the indices of the maximum values (the first one on ties)."""
     d = None if dim is None else normalize_dim(dim, input.ndim)
     _check_nonempty(input, "argmax", None if d is None else (d,))
-    return dispatch(_argmax, (input,), (("dim", d), ("keepdim", bool(keepdim))))
+    return dispatch(_argmax_op, (input,), (("dim", d), ("keepdim", bool(keepdim))))
 
 
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Returns the indices of the minimum values (the first one on ties)."""
     d = None if dim is None else normalize_dim(dim, input.ndim)
     _check_nonempty(input, "argmin", None if d is None else (d,))
-    return dispatch(_argmin, (input,), (("dim", d), ("keepdim", bool(keepdim))))
+    return dispatch(_argmin_op, (input,), (("dim", d), ("keepdim", bool(keepdim))))
 
 
 def _var_fn(x, dims, keepdim, divisor):
@@ -244,7 +244,7 @@ def _var_fn(x, dims, keepdim, divisor):
     return sq / jnp.asarray(divisor, x.dtype)
 
 
-_var = defop("var", node="VarBackward0", dtypes="float", values=("divisor",))(_var_fn)
+_var_op = defop("var", node="VarBackward0", dtypes="float", values=("divisor",))(_var_fn)
 
 
 @jax.custom_jvp
@@ -262,7 +262,7 @@ def _sqrt_zero_grad_jvp(primals, tangents):
 
 
 @defop("std", node="StdBackward0", dtypes="float", values=("divisor",))
-def _std(x, dims, keepdim, divisor):
+def _std_op(x, dims, keepdim, divisor):
     return _sqrt_zero_grad(_var_fn(x, dims, keepdim, divisor))
 
 
@@ -289,16 +289,16 @@ def _var_std(op, input, dim, unbiased, keepdim, correction):
 
 def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     """Variance over ``dim``, with Bessel's correction (``correction=1``) by default."""
-    return _var_std(_var, input, dim, unbiased, keepdim, correction)
+    return _var_std(_var_op, input, dim, unbiased, keepdim, correction)
 
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     """Standard deviation over ``dim``, with ``correction=1`` by default."""
-    return _var_std(_std, input, dim, unbiased, keepdim, correction)
+    return _var_std(_std_op, input, dim, unbiased, keepdim, correction)
 
 
 @defop("logsumexp", node="LogsumexpBackward0", dtypes="float")
-def _logsumexp(x, dims, keepdim):
+def _logsumexp_op(x, dims, keepdim):
     if x.ndim == 0:
         return x
     return jax.nn.logsumexp(x, axis=dims, keepdims=keepdim)
@@ -309,7 +309,7 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     dims = _dims(dim, input)
     if dims is None:
         dims = tuple(range(input.ndim))
-    return dispatch(_logsumexp, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+    return dispatch(_logsumexp_op, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
 
 
 def _l2_value(x, axis, keepdims):
@@ -356,7 +356,7 @@ def _pnorm_jvp(p, axis, keepdims, primals, tangents):
 
 
 @defop("norm", node="LinalgVectorNormBackward0", dtypes="float")
-def _norm(x, p, dims, keepdim):
+def _norm_op(x, p, dims, keepdim):
     if p == 2:
         return _l2(x, dims, keepdim)
     if p == float("inf"):
@@ -382,16 +382,18 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
             f"{legacy_name(input.dtype)}"
         )
     dims = _dims(dim, input)
-    return dispatch(_norm, (input,), (("p", float(p)), ("dims", dims), ("keepdim", bool(keepdim))))
+    return dispatch(
+        _norm_op, (input,), (("p", float(p)), ("dims", dims), ("keepdim", bool(keepdim)))
+    )
 
 
 @defop("softmax", node="SoftmaxBackward0", dtypes="float", saves="output")
-def _softmax(x, dim):
+def _softmax_op(x, dim):
     return jax.nn.softmax(x, axis=dim) if x.ndim else jnp.ones_like(x)
 
 
 @defop("log_softmax", node="LogSoftmaxBackward0", dtypes="float", saves="output")
-def _log_softmax(x, dim):
+def _log_softmax_op(x, dim):
     return jax.nn.log_softmax(x, axis=dim) if x.ndim else jnp.zeros_like(x)
 
 
@@ -410,32 +412,32 @@ def _softmax_dim(name: str, input: Tensor, dim: int, dtype) -> tuple[Tensor, int
 def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
     """Softmax along ``dim``: ``exp(x) / sum(exp(x), dim)``; ``dtype`` casts ``input`` first."""
     input, d = _softmax_dim("softmax", input, dim, dtype)
-    return dispatch(_softmax, (input,), (("dim", d),))
+    return dispatch(_softmax_op, (input,), (("dim", d),))
 
 
 def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
     """Log of softmax along ``dim``, computed stably; ``dtype`` casts ``input`` first."""
     input, d = _softmax_dim("log_softmax", input, dim, dtype)
-    return dispatch(_log_softmax, (input,), (("dim", d),))
+    return dispatch(_log_softmax_op, (input,), (("dim", d),))
 
 
 @defop("all", node=None, dtypes="keep")
-def _all(x, dims, keepdim):
+def _all_op(x, dims, keepdim):
     return jnp.all(x, axis=dims, keepdims=keepdim)
 
 
 @defop("any", node=None, dtypes="keep")
-def _any(x, dims, keepdim):
+def _any_op(x, dims, keepdim):
     return jnp.any(x, axis=dims, keepdims=keepdim)
 
 
 def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """True where every element (over ``dim``, or all elements) is non-zero; a bool tensor."""
     dims = _dims(dim, input)
-    return dispatch(_all, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+    return dispatch(_all_op, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
 
 
 def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """True where some element (over ``dim``, or all elements) is non-zero; a bool tensor."""
     dims = _dims(dim, input)
-    return dispatch(_any, (input,), (("dims", dims), ("keepdim", bool(keepdim))))
+    return dispatch(_any_op, (input,), (("dims", dims), ("keepdim", bool(keepdim))))

@@ -23,7 +23,7 @@ from tapegrad._ops._util import normalize_dim, normalize_size
 from tapegrad._tensor import Tensor
 
 
-def _view_op(name: str, node: str, n_out: int = 1):
+def _declare_view(name: str, node: str, n_out: int = 1):
     return defop(name, node=node, dtypes="keep", linear=True, view=True, n_out=n_out)
 
 
@@ -31,14 +31,14 @@ def _reshape_fn(x, shape):
     return jnp.reshape(x, shape)
 
 
-_view = _view_op("view", "ViewBackward0")(_reshape_fn)
-_alias = _view_op("alias", "AliasBackward0")(lambda x: x)
-_reshape_alias = _view_op("reshape_alias", "ReshapeAliasBackward0")(_reshape_fn)
+_view_op = _declare_view("view", "ViewBackward0")(_reshape_fn)
+_alias_op = _declare_view("alias", "AliasBackward0")(lambda x: x)
+_reshape_alias_op = _declare_view("reshape_alias", "ReshapeAliasBackward0")(_reshape_fn)
 # reshape of a layout no view can express: a contiguous copy, then a view of the copy.
-_reshape_clone = defop("reshape_clone", node="CloneBackward0", dtypes="keep", linear=True)(
+_reshape_clone_op = defop("reshape_clone", node="CloneBackward0", dtypes="keep", linear=True)(
     lambda x: x
 )
-_unsafe_view = defop("unsafe_view", node="UnsafeViewBackward0", dtypes="keep", linear=True)(
+_unsafe_view_op = defop("unsafe_view", node="UnsafeViewBackward0", dtypes="keep", linear=True)(
     _reshape_fn
 )
 
@@ -230,7 +230,7 @@ def contiguous(input: Tensor, memory_format=None) -> Tensor:
     """``input`` itself when contiguous, else a contiguous copy (``CloneBackward0``)."""
     if is_contiguous(input):
         return input
-    return dispatch(_reshape_clone, (input,))
+    return dispatch(_reshape_clone_op, (input,))
 
 
 def _viewable(input: Tensor, size: tuple) -> bool:
@@ -278,21 +278,21 @@ def view(input: Tensor, *shape) -> Tensor:
     size = _infer_size(normalize_size(shape), input.numel())
     if not _viewable(input, size):
         raise RuntimeError(VIEW_NOT_COMPATIBLE)
-    return dispatch(_view, (input,), (("shape", size),))
+    return dispatch(_view_op, (input,), (("shape", size),))
 
 
 def _reshape(input: Tensor, size: tuple) -> Tensor:
     # PyTorch: a contiguous input is viewed (ViewBackward0), a strided one whose layout allows
     # the new shape is aliased (ReshapeAliasBackward0), any other is copied first.
     if input._view is None:
-        return dispatch(_view, (input,), (("shape", size),))
+        return dispatch(_view_op, (input,), (("shape", size),))
     shape, strides = layout(input)
     if _is_contiguous(shape, strides):
-        return dispatch(_view, (input,), (("shape", size),))
+        return dispatch(_view_op, (input,), (("shape", size),))
     if compute_stride(shape, strides, size) is not None:
-        return dispatch(_reshape_alias, (input,), (("shape", size),))
-    copy = dispatch(_reshape_clone, (input,))
-    return dispatch(_unsafe_view, (copy,), (("shape", size),))
+        return dispatch(_reshape_alias_op, (input,), (("shape", size),))
+    copy = dispatch(_reshape_clone_op, (input,))
+    return dispatch(_unsafe_view_op, (copy,), (("shape", size),))
 
 
 def reshape(input: Tensor, *shape) -> Tensor:
@@ -328,21 +328,21 @@ def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
             f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} "
             f"({shape[d]}) in the input tensor"
         ) from None
-    return dispatch(_view, (input,), (("shape", shape[:d] + sizes + shape[d + 1 :]),))
+    return dispatch(_view_op, (input,), (("shape", shape[:d] + sizes + shape[d + 1 :]),))
 
 
-@_view_op("transpose", "TransposeBackward0")
-def _transpose(x, dim0, dim1):
+@_declare_view("transpose", "TransposeBackward0")
+def _transpose_op(x, dim0, dim1):
     return jnp.swapaxes(x, dim0, dim1)
 
 
-@_view_op("t", "TBackward0")
-def _t(x):
+@_declare_view("t", "TBackward0")
+def _t_op(x):
     return x.T
 
 
-@_view_op("permute", "PermuteBackward0")
-def _permute(x, dims):
+@_declare_view("permute", "PermuteBackward0")
+def _permute_op(x, dims):
     return jnp.transpose(x, dims)
 
 
@@ -350,7 +350,9 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swaps dims ``dim0`` and ``dim1`` (a view)."""
     n = input.ndim
     return dispatch(
-        _transpose, (input,), (("dim0", normalize_dim(dim0, n)), ("dim1", normalize_dim(dim1, n)))
+        _transpose_op,
+        (input,),
+        (("dim0", normalize_dim(dim0, n)), ("dim1", normalize_dim(dim1, n))),
     )
 
 
@@ -361,7 +363,7 @@ def t(input: Tensor) -> Tensor:
     """Transposes a tensor of at most 2 dims (a view)."""
     if input.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return dispatch(_t, (input,))
+    return dispatch(_t_op, (input,))
 
 
 def permute(input: Tensor, *dims) -> Tensor:
@@ -377,7 +379,7 @@ def permute(input: Tensor, *dims) -> Tensor:
     dims = tuple(normalize_dim(d, n) for d in dims)
     if len(set(dims)) != n:
         raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return dispatch(_permute, (input,), (("dims", dims),))
+    return dispatch(_permute_op, (input,), (("dims", dims),))
 
 
 T_DEPRECATED = (
@@ -406,8 +408,8 @@ def numpy_T(input: Tensor) -> Tensor:
     if input.ndim != 2:
         warn_once(T_0D_DEPRECATED if input.ndim == 0 else T_DEPRECATED)
     if input.ndim == 2:
-        return dispatch(_permute, (input,), (("dims", (1, 0)),))
-    return dispatch(_permute, (input,), (("dims", tuple(reversed(range(input.ndim)))),))
+        return dispatch(_permute_op, (input,), (("dims", (1, 0)),))
+    return dispatch(_permute_op, (input,), (("dims", tuple(reversed(range(input.ndim)))),))
 
 
 def mT(input: Tensor) -> Tensor:
@@ -418,15 +420,15 @@ def mT(input: Tensor) -> Tensor:
     return transpose(input, -2, -1)
 
 
-@_view_op("unsqueeze", "UnsqueezeBackward0")
-def _unsqueeze(x, dim):
+@_declare_view("unsqueeze", "UnsqueezeBackward0")
+def _unsqueeze_op(x, dim):
     return jnp.expand_dims(x, dim)
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """Returns a view with a dimension of size one inserted at ``dim``."""
     d = normalize_dim(dim, input.ndim + 1)
-    return dispatch(_unsqueeze, (input,), (("dim", d),))
+    return dispatch(_unsqueeze_op, (input,), (("dim", d),))
 
 
 def _squeeze_fn(x, dims):
@@ -434,24 +436,24 @@ def _squeeze_fn(x, dims):
     return jnp.squeeze(x, dims) if dims else x
 
 
-_squeeze_all = _view_op("squeeze", "SqueezeBackward0")(_squeeze_fn)
-_squeeze_dim = _view_op("squeeze_dim", "SqueezeBackward1")(_squeeze_fn)
-_squeeze_dims = _view_op("squeeze_dims", "SqueezeBackward2")(_squeeze_fn)
+_squeeze_all_op = _declare_view("squeeze", "SqueezeBackward0")(_squeeze_fn)
+_squeeze_dim_op = _declare_view("squeeze_dim", "SqueezeBackward1")(_squeeze_fn)
+_squeeze_dims_op = _declare_view("squeeze_dims", "SqueezeBackward2")(_squeeze_fn)
 
 
 def squeeze(input: Tensor, dim=None) -> Tensor:
     """Returns a view with the dims of size one removed (only ``dim`` when given)."""
     n = input.ndim
     if dim is None:
-        return dispatch(_squeeze_all, (input,), (("dims", tuple(range(n))),))
+        return dispatch(_squeeze_all_op, (input,), (("dims", tuple(range(n))),))
     if isinstance(dim, (tuple, list)):
         dims = tuple(normalize_dim(d, n) for d in dim)
-        return dispatch(_squeeze_dims, (input,), (("dims", dims),))
-    return dispatch(_squeeze_dim, (input,), (("dims", (normalize_dim(dim, n),) if n else ()),))
+        return dispatch(_squeeze_dims_op, (input,), (("dims", dims),))
+    return dispatch(_squeeze_dim_op, (input,), (("dims", (normalize_dim(dim, n),) if n else ()),))
 
 
-@_view_op("expand", "ExpandBackward0")
-def _expand(x, shape):
+@_declare_view("expand", "ExpandBackward0")
+def _expand_op(x, shape):
     return jnp.broadcast_to(x, shape)
 
 
@@ -504,7 +506,7 @@ def expand(input: Tensor, *sizes) -> Tensor:
                 f"{list(shape)}"
             )
         out.append(s)
-    return dispatch(_expand, (input,), (("shape", tuple(out)),))
+    return dispatch(_expand_op, (input,), (("shape", tuple(out)),))
 
 
 def expand_as(input: Tensor, other: Tensor) -> Tensor:
@@ -512,7 +514,7 @@ def expand_as(input: Tensor, other: Tensor) -> Tensor:
 
 
 @defop("repeat", node="RepeatBackward0", dtypes="keep", linear=True)
-def _repeat(x, repeats):
+def _repeat_op(x, repeats):
     x = jnp.reshape(x, (1,) * (len(repeats) - x.ndim) + x.shape)
     return jnp.tile(x, repeats)
 
@@ -525,7 +527,7 @@ def repeat(input: Tensor, *sizes) -> Tensor:
             "Number of dimensions of repeat dims can not be smaller than number of dimensions of "
             "tensor"
         )
-    return dispatch(_repeat, (input,), (("repeats", sizes),))
+    return dispatch(_repeat_op, (input,), (("repeats", sizes),))
 
 
 def _cat_fn(*xs, dim):
@@ -536,8 +538,8 @@ def _stack_fn(*xs, dim):
     return jnp.stack(xs, axis=dim)
 
 
-_cat = defop("cat", node="CatBackward0", linear=True)(_cat_fn)
-_stack = defop("stack", node="StackBackward0", linear=True)(_stack_fn)
+_cat_op = defop("cat", node="CatBackward0", linear=True)(_cat_fn)
+_stack_op = defop("stack", node="StackBackward0", linear=True)(_stack_fn)
 
 
 def _tensor_list(tensors, name: str) -> tuple:
@@ -581,7 +583,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
                     f"Sizes of tensors must match except in dimension {d}. Expected size "
                     f"{ref[k]} but got size {s[k]} for tensor number {i} in the list."
                 )
-    return dispatch(_cat, ts, (("dim", d),))
+    return dispatch(_cat_op, ts, (("dim", d),))
 
 
 concat = cat
@@ -599,7 +601,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
                 f"{list(t._data.shape)} at entry {i}"
             )
     d = normalize_dim(dim, len(ref) + 1)
-    return dispatch(_stack, ts, (("dim", d),))
+    return dispatch(_stack_op, ts, (("dim", d),))
 
 
 def _split_fn(x, sections, dim):
@@ -617,7 +619,7 @@ _SPLIT_OPS: OrderedDict = OrderedDict()
 _MAX_PIECE_OPS = 256
 
 
-def _piece_op(cache: OrderedDict, key, make):
+def _cached_piece(cache: OrderedDict, key, make):
     op = cache.get(key)
     if op is None:
         op = cache[key] = make()
@@ -634,11 +636,11 @@ def _first(fn):
     return lambda x, **kw: fn(x, **kw)[0]
 
 
-def _split_op(n: int, with_sizes: bool):
+def _split_pieces(n: int, with_sizes: bool):
     # split(int) and chunk tape SplitBackward0; split(list of sizes) SplitWithSizesBackward0.
     name = "splitws" if with_sizes else "split"
     node = "SplitWithSizesBackward0" if with_sizes else "SplitBackward0"
-    return _piece_op(
+    return _cached_piece(
         _SPLIT_OPS,
         (n, with_sizes),
         lambda: make_op(
@@ -654,7 +656,7 @@ def _split_op(n: int, with_sizes: bool):
 
 
 def _split_sections(input: Tensor, sections: tuple, dim: int, with_sizes: bool = False) -> tuple:
-    op = _split_op(len(sections), with_sizes)
+    op = _split_pieces(len(sections), with_sizes)
     out = dispatch(op, (input,), (("sections", sections), ("dim", dim)))
     return out if len(sections) > 1 else (out,)
 
@@ -709,7 +711,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
     n = input._data.shape[d]
     if n == 0:
         return ()
-    op = _piece_op(
+    op = _cached_piece(
         _UNBIND_OPS,
         n,
         lambda: make_op(
@@ -727,7 +729,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
 
 
 @defop("narrow", node="SliceBackward0", dtypes="keep", linear=True, view=True, values=("start",))
-def _narrow(x, dim, length, start):
+def _narrow_op(x, dim, length, start):
     return lax.dynamic_slice_in_dim(x, start, length, dim)
 
 
@@ -739,11 +741,11 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
         start += size
     if not 0 <= start <= size or length < 0 or start + length > size:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
-    return dispatch(_narrow, (input,), (("dim", d), ("start", start), ("length", length)))
+    return dispatch(_narrow_op, (input,), (("dim", d), ("start", start), ("length", length)))
 
 
 @defop("select", node="SelectBackward0", dtypes="keep", linear=True, view=True, values=("index",))
-def _select(x, dim, index):
+def _select_op(x, dim, index):
     return lax.dynamic_index_in_dim(x, index, dim, keepdims=False)
 
 
@@ -756,11 +758,11 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
             f"select(): index {index} out of range for tensor of size {list(input.shape)} at "
             f"dimension {d}"
         )
-    return dispatch(_select, (input,), (("dim", d), ("index", index % size)))
+    return dispatch(_select_op, (input,), (("dim", d), ("index", index % size)))
 
 
-@_view_op("diagonal", "DiagonalBackward0")
-def _diagonal(x, offset, dim1, dim2):
+@_declare_view("diagonal", "DiagonalBackward0")
+def _diagonal_op(x, offset, dim1, dim2):
     return jnp.diagonal(x, offset, dim1, dim2)
 
 
@@ -770,4 +772,4 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     a, b = normalize_dim(dim1, n), normalize_dim(dim2, n)
     if a == b:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    return dispatch(_diagonal, (input,), (("offset", offset), ("dim1", a), ("dim2", b)))
+    return dispatch(_diagonal_op, (input,), (("offset", offset), ("dim1", a), ("dim2", b)))

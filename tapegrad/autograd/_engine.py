@@ -202,7 +202,7 @@ def _tensor_pre_hooks(node, inputs: list, create_graph: bool) -> list:
 _COPY_OP = None
 
 
-def _copy_op():
+def _leaf_copy():
     # PyTorch clones the first gradient of a leaf under create_graph (clone_obey_contract:
     # ``new_empty_strided(...).copy_(grad)``), so x.grad's grad_fn is a CopyBackwards whose
     # next_functions are ((None, 0), (grad's node, nr)).
@@ -248,7 +248,7 @@ def accumulate_grad(var: Tensor, g, create_graph: bool) -> None:
         elif g._requires_grad:
             from tapegrad._ops._registry import dispatch
 
-            var._grad = dispatch(_copy_op(), (0, g))
+            var._grad = dispatch(_leaf_copy(), (0, g))
         else:
             var._grad = _wrap(g._data)
     elif create_graph:

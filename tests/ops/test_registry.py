@@ -92,7 +92,7 @@ def test_kernel_cache_is_keyed_by_dtype_and_statics():
 def test_kernels_are_jax_jit_functions():
     x = tg.randn(2)
     pointwise.exp(x)
-    kernel = next(iter(_forward_kernels(pointwise.UNARY["exp"]).values()))
+    kernel = next(iter(_forward_kernels(pointwise.UNARY_OPS["exp"]).values()))
     assert hasattr(kernel, "lower")  # a jax.jit-wrapped function
 
 
@@ -111,7 +111,7 @@ def test_python_scalars_do_not_retrace_per_value():
     x + 0.50390625  # a number seen once is passed as itself (values no other test uses)
     (kernel,) = [
         k
-        for (keys, _, shapes), k in _forward_kernels(pointwise._add).items()
+        for (keys, _, shapes), k in _forward_kernels(pointwise._add_op).items()
         if keys == ((tg.float32, False), float) and shapes == ((3,),)
     ]
     before = kernel._cache_size()
